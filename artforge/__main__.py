@@ -1,0 +1,5 @@
+import sys
+
+from artforge.cli import main
+
+sys.exit(main())

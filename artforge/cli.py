@@ -1,0 +1,289 @@
+"""The ``artforge`` command line. Imports no deep-learning framework at start-up.
+
+Documentation: README.md (recipes, steps, plugins, gallery).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ArtforgeError
+
+_DEBUG = {"on": False}
+
+
+_HOST: list = []
+
+
+def _host():
+    """The plugin host of this process (built once)."""
+    if not _HOST:
+        from .plugins import PluginHost
+
+        _HOST.append(PluginHost())
+    return _HOST[0]
+
+
+def _load(recipe: str, overrides: tuple[str, ...], host=None):
+    from .recipe import load_recipe
+
+    host = host or _host()
+    return host, load_recipe(recipe, host, overrides)
+
+
+def _warn_failures(host) -> None:
+    for f in host.failures.values():
+        click.echo(f"warning: plugin '{f.name}' failed to load and is skipped: {f.error}", err=True)
+
+
+@click.group(
+    help="artforge: generative art from YAML recipes (GANs, style transfer, super-resolution) "
+    "with an offline HTML gallery.\n\nDocs: README.md; `artforge steps` lists every step type.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", prog_name="artforge")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option("--trace-plugins", is_flag=True, help="Print which plugin answers which hook.")
+def cli(debug: bool, trace_plugins: bool) -> None:
+    _DEBUG["on"] = debug
+    if trace_plugins:
+        os.environ["ARTFORGE_TRACE_PLUGINS"] = "1"
+
+
+SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --set backend=keras."
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run directory (default gallery/<recipe name>)."
+)
+@click.option(
+    "--force",
+    multiple=True,
+    metavar="STEP",
+    help="Redo this step (and what depends on it) even if cached.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and show which steps would run or be reused."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--open", "open_", is_flag=True, help="Open the gallery in a browser when done.")
+def run(recipe, overrides, out, force, dry_run, quiet, open_):
+    """Run RECIPE (a YAML file) and write its gallery."""
+    from .runner import Runner
+
+    host, rec = _load(recipe, overrides)
+    _warn_failures(host)
+    runner = Runner(
+        rec,
+        host,
+        Path(out) if out else None,
+        force=force,
+        quiet=quiet,
+        command=["artforge", *sys.argv[1:]] if sys.argv and "artforge" in sys.argv[0] else None,
+    )
+    if dry_run:
+        for step, key, action in runner.plan():
+            click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}")
+        return
+    summary = runner.run()
+    ran = sum(o.status == "ran" for o in summary.outcomes)
+    reused = sum(o.status == "reused" for o in summary.outcomes)
+    click.echo(f"done: {ran} step(s) ran, {reused} reused; run directory {summary.run_dir}")
+    if summary.gallery:
+        click.echo(f"gallery: {summary.gallery}")
+        if open_:
+            import webbrowser
+
+            webbrowser.open(summary.gallery.resolve().as_uri())
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def validate(recipe, overrides):
+    """Check RECIPE completely without running it."""
+    host, rec = _load(recipe, overrides)
+    _warn_failures(host)
+    click.echo(f"{recipe}: ok ({len(rec.steps)} steps: {', '.join(s.id for s in rec.steps)})")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json):
+    """List loaded plugins: name, version, source, hooks and what each registers."""
+    host = _host()
+    host.registry  # noqa: B018 - fills in what each plugin registers
+    rows = []
+    for info in host.infos.values():
+        rows.append(
+            {
+                "name": info.name,
+                "version": info.version,
+                "distribution": info.distribution,
+                "source": info.source,
+                "module": info.module,
+                "hooks": info.hooks,
+                "registers": info.registers,
+            }
+        )
+    failures = [
+        {"name": f.name, "source": f.source, "error": f.error} for f in host.failures.values()
+    ]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "failed": failures}, indent=2))
+        return
+    for r in rows:
+        version = f" {r['version']}" if r["version"] else ""
+        click.echo(f"{r['name']}{version}  ({r['source']}: {r['module']})")
+        click.echo(f"    hooks: {', '.join(r['hooks']) or '-'}")
+        for what, names in r["registers"].items():
+            click.echo(f"    {what}: {', '.join(names)}")
+    for f in failures:
+        click.echo(f"{f['name']}  FAILED TO LOAD: {f['error']}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def steps(name, as_json):
+    """List step types, or show NAME's parameters (types, defaults, descriptions)."""
+    from .errors import suggest
+    from .params import describe_params
+
+    host = _host()
+    reg = host.registry
+    entries = sorted(reg.steps.values(), key=lambda s: (s.name, s.backend or ""))
+    if name:
+        entries = [s for s in entries if s.name == name]
+        if not entries:
+            hint = suggest(name, reg.step_names())
+            raise ArtforgeError(
+                f"unknown step type '{name}'", hint=hint or "run `artforge steps` for the list"
+            )
+    if as_json:
+        data = [
+            {
+                "name": s.name,
+                "backend": s.backend,
+                "plugin": s.plugin,
+                "description": s.description,
+                "outputs": list(s.outputs),
+                "params": describe_params(s.params),
+            }
+            for s in entries
+        ]
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if not name:
+        width = max((len(s.name) for s in entries), default=10)
+        for s in entries:
+            where = s.backend or "any"
+            click.echo(f"{s.name:<{width}}  [{where:5s}] {s.description}")
+        click.echo("\n`artforge steps NAME` shows a step's parameters.")
+        return
+    for s in entries:
+        click.echo(f"{s.name}  (backend: {s.backend or 'any'}, plugin: {s.plugin})")
+        click.echo(f"  {s.description}")
+        click.echo(f"  outputs: {', '.join(s.outputs) or '-'}")
+        click.echo("  parameters:")
+        for row in describe_params(s.params):
+            default = "required" if row["required"] else f"default {row['default']!r}"
+            click.echo(f"    {row['name']} ({row['type']}, {default})")
+            if row["description"]:
+                click.echo(f"        {row['description']}")
+        others = reg.backends_of(s.name)
+        if s.backend and len(others) < len(reg.backends):
+            missing = sorted(set(reg.backends) - set(others))
+            click.echo(f"  not yet available for: {', '.join(missing)}")
+
+
+@cli.group()
+def gallery():
+    """Build or serve HTML galleries."""
+
+
+@gallery.command("build")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def gallery_build(run_dir):
+    """Re-render RUN_DIR's gallery from its manifest and records (runs nothing)."""
+    from .gallery import build_gallery
+
+    page = build_gallery(Path(run_dir))
+    click.echo(f"gallery: {page}")
+
+
+@gallery.command("serve")
+@click.argument("directory", default="gallery", type=click.Path(file_okay=False))
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+def gallery_serve(directory, port):
+    """Serve DIRECTORY over HTTP on 127.0.0.1 (Ctrl-C to stop)."""
+    import functools
+    import http.server
+
+    if not Path(directory).is_dir():
+        raise ArtforgeError(f"no such folder: {directory}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        click.echo(f"serving {directory} at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+def _add_plugin_commands() -> None:
+    try:
+        host = _host()
+        host.call("register_commands", cli=cli)
+    except ArtforgeError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:
+        _DEBUG["on"] = True
+    if "--trace-plugins" in args:
+        os.environ["ARTFORGE_TRACE_PLUGINS"] = "1"
+    _add_plugin_commands()
+    try:
+        cli.main(args=args, prog_name="artforge", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except ArtforgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if _DEBUG["on"] and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo(
+            "\ninterrupted: finished steps are kept; run the same command again to resume", err=True
+        )
+        return 130
+    except Exception as exc:  # an artforge bug
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("this is a bug in artforge; run with --debug for the traceback", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

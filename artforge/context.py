@@ -1,0 +1,146 @@
+"""What a step function receives: ``run(ctx, params)``.
+
+The context gives the step its folder (everything it writes goes there, and the folder is
+published atomically when the step succeeds), a persistent work folder for checkpoints (kept
+across an interrupted run so training can resume), its seed, backend and device, resolved
+inputs, and places to record metrics, loss curves, warnings and provenance.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .artifacts import Artifact, FileArtifact, ImageSet, ModelArtifact
+from .errors import StepError
+from .images import save_png
+from .params import parse_ref
+from .progress import Progress
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str, fallback: str = "item") -> str:
+    """A file-name-safe version of ``name``: no separators, no leading dots, bounded length."""
+    cleaned = SAFE_NAME.sub("_", str(name)).strip("._")[:100]
+    return cleaned or fallback
+
+
+class ImageSetWriter:
+    """Writes images of one output into the step folder and returns the :class:`ImageSet`."""
+
+    def __init__(self, root: Path, meta: dict[str, Any] | None = None):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.files: list[str] = []
+        self.labels: list[int] = []
+        self.meta = dict(meta or {})
+        self._names: set[str] = set()
+
+    def add(self, image: np.ndarray, name: str | None = None, label: int | None = None) -> str:
+        stem = safe_name(name if name is not None else f"{len(self.files):05d}")
+        base, k = stem, 1
+        while stem in self._names:
+            k += 1
+            stem = f"{base}_{k}"
+        self._names.add(stem)
+        fname = f"{stem}.png"
+        save_png(self.root / fname, image)
+        self.files.append(fname)
+        if label is not None:
+            self.labels.append(int(label))
+        return fname
+
+    def finish(self, **meta: Any) -> ImageSet:
+        self.meta.update(meta)
+        labels = self.labels if self.labels and len(self.labels) == len(self.files) else None
+        return ImageSet(self.root, list(self.files), labels, self.meta)
+
+
+@dataclass
+class StepContext:
+    step_id: str
+    uses: str
+    seed: int
+    backend: str | None
+    device: str
+    dir: Path
+    work_dir: Path
+    run_dir: Path
+    recipe_dir: Path
+    resolve: Callable[[str], Artifact]
+    log: Callable[[str], None] = print
+    quiet: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, list[list[float]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def input(self, ref: str) -> Artifact:
+        """The artifact an ``${id.output}`` reference points at."""
+        if parse_ref(ref) is None:
+            raise StepError(
+                f"step '{self.step_id}': {ref!r} is not a reference like ${{id.output}}"
+            )
+        return self.resolve(ref)
+
+    def images(self, ref: str) -> ImageSet:
+        art = self.input(ref)
+        if not isinstance(art, ImageSet):
+            raise StepError(f"step '{self.step_id}': {ref} is a {art.kind}, expected images")
+        return art
+
+    def model_input(self, ref: str) -> ModelArtifact:
+        art = self.input(ref)
+        if not isinstance(art, ModelArtifact):
+            raise StepError(
+                f"step '{self.step_id}': {ref} is a {art.kind}, expected a trained model"
+            )
+        return art
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path from the recipe, relative to the recipe file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.recipe_dir / p)
+
+    # -- outputs --------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        """A path inside the step folder; refuses anything that would escape it."""
+        p = self.dir.joinpath(*parts).resolve()
+        if not p.is_relative_to(self.dir.resolve()):
+            raise StepError(f"step '{self.step_id}': refusing to write outside its folder: {p}")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def image_writer(self, output: str, **meta: Any) -> ImageSetWriter:
+        return ImageSetWriter(self.path(safe_name(output)), meta)
+
+    def model_artifact(self, output: str, filename: str, **meta: Any) -> ModelArtifact:
+        folder = self.path(safe_name(output))
+        folder.mkdir(parents=True, exist_ok=True)
+        return ModelArtifact(folder, filename, meta)
+
+    def file_artifact(self, output: str, filename: str, **meta: Any) -> FileArtifact:
+        folder = self.path(safe_name(output))
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileArtifact(folder, filename, meta)
+
+    # -- records --------------------------------------------------------------------------
+    def record(self, name: str, x: float, y: float) -> None:
+        """Append a point to a curve (loss per iteration, metric per epoch) for the gallery."""
+        self.series.setdefault(name, []).append([float(x), float(y)])
+
+    def warn(self, message: str) -> None:
+        """A warning shown in the log and, prominently, in the gallery."""
+        self.warnings.append(message)
+        if not self.quiet:
+            self.log(f"  warning: {message}")
+
+    def progress(self, total: int, desc: str = "") -> Progress:
+        return Progress(total, desc or self.step_id, enabled=None if not self.quiet else False)

@@ -1,0 +1,108 @@
+"""The core's own steps, registered exactly like a third-party plugin's.
+
+Backend-free (Pillow and numpy): ``images``, ``synthetic-scenes`` and ``collage``.
+Only schemas live here; the step code is imported when a step runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from artforge.hookspecs import hookimpl
+from artforge.params import InputRef, Params
+from artforge.registry import StepType
+
+
+class ImagesParams(Params):
+    path: str | None = Field(
+        None, description="a folder, an image file or a glob, relative to the recipe file"
+    )
+    skimage: list[str] | None = Field(
+        None,
+        description="names of photographs bundled with scikit-image (astronaut, chelsea, coffee, "
+        "rocket, ...) instead of a path",
+    )
+    size: int | None = Field(
+        None, ge=8, le=4096, description="scale the shorter side to this many pixels"
+    )
+    crop: Literal["center", "none"] = Field(
+        "center", description="center: crop to a size x size square; none: keep the aspect ratio"
+    )
+    limit: int | None = Field(
+        None, ge=1, description="use at most this many images (sorted by name)"
+    )
+    recursive: bool = Field(False, description="also look in sub-folders")
+    grayscale: bool = Field(False, description="convert to grayscale (stored as RGB)")
+    max_pixels: int = Field(
+        64 * 1024 * 1024, ge=1, description="refuse images with more pixels (decompression bombs)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImagesParams:
+        if (self.path is None) == (self.skimage is None):
+            raise ValueError("give exactly one of `path` or `skimage`")
+        return self
+
+
+class ScenesParams(Params):
+    count: int = Field(200, ge=1, le=100_000, description="number of training pairs")
+    holdout: int = Field(32, ge=0, le=100_000, description="number of held-out pairs")
+    size: int = Field(64, ge=32, le=512, description="image edge in pixels (32 to 512)")
+    unpaired: bool = Field(
+        False,
+        description="shuffle the day set apart from the night set (unpaired data for CycleGAN); "
+        "the holdout pairs stay paired",
+    )
+
+
+class CollageParams(Params):
+    sets: list[InputRef] = Field(min_length=1, description="image sets, one column each")
+    labels: list[str] | None = Field(None, description="a label per set (default: the references)")
+    title: str | None = Field(None, description="a title written above each sheet")
+    cell: int = Field(128, ge=16, le=2048, description="cell edge in pixels")
+    margin: int = Field(8, ge=0, le=256, description="space between cells in pixels")
+    background: str = Field("#1e1e24", description="background colour (#rrggbb or a colour name)")
+    text_color: str = Field("#f0f0f0", description="label colour")
+    rows_per_sheet: int = Field(
+        8, ge=1, le=1000, description="rows per sheet; more rows make more sheets"
+    )
+    limit: int | None = Field(None, ge=1, description="use at most this many images of each set")
+    layout: Literal["columns", "grid"] = Field(
+        "columns",
+        description="columns: set k is column k and row i shows image i of every set; "
+        "grid: all images of all sets in a grid of `columns` columns",
+    )
+    columns: int = Field(8, ge=1, le=100, description="columns of the grid layout")
+
+
+@hookimpl
+def register_steps(register):
+    register(
+        StepType(
+            name="images",
+            params=ImagesParams,
+            run="artforge.steps.images:run",
+            outputs=("images",),
+            description="Load a folder, file or glob of images (or bundled photographs), resized and cropped",
+        )
+    )
+    register(
+        StepType(
+            name="synthetic-scenes",
+            params=ScenesParams,
+            run="artforge.steps.scenes_step:run",
+            outputs=("night", "day", "holdout_night", "holdout_day"),
+            description="Paired night/day renderings of procedural landscapes and towns (the main job's data)",
+        )
+    )
+    register(
+        StepType(
+            name="collage",
+            params=CollageParams,
+            run="artforge.steps.collage:run",
+            outputs=("sheets",),
+            description="A labelled grid of one or more image sets, one sheet or several",
+        )
+    )

@@ -1,0 +1,84 @@
+"""Every hook artforge calls, in one place.
+
+Each hook receives a ``register`` callback: a plugin calls ``register(...)`` once per thing it
+offers, so the host controls naming, duplicates and error messages. Implementations may take
+a subset of the arguments. None of these hooks may import torch or tensorflow: heavy imports
+belong inside the factories and step functions, which run only when a recipe needs them.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("artforge")
+hookimpl = pluggy.HookimplMarker("artforge")
+
+
+@hookspec
+def register_backends(register):
+    """Declare a deep-learning backend (``torch``, ``keras``, ...).
+
+    Called once when plugins are loaded. ``register(backend)`` takes an
+    :class:`artforge.registry.Backend`: its name, the Python modules it needs (checked with
+    ``importlib.util.find_spec`` only, never imported), the pip command that installs them,
+    and a description. Return nothing.
+    """
+
+
+@hookspec
+def register_steps(register):
+    """Declare step types that recipes can ``use``.
+
+    Called once when plugins are loaded. ``register(step_type)`` takes an
+    :class:`artforge.registry.StepType`: name, parameter schema (a
+    :class:`artforge.params.Params` subclass), output names, description, the backend it
+    runs on (None for backend-free steps) and ``run``: a callable ``run(ctx, params)`` or a
+    ``"module:function"`` string imported only when the step runs. Return nothing.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Declare networks by kind: ``generator``, ``discriminator``, ``sr``, ``features``, ...
+
+    Called once when plugins are loaded. ``register(kind, name, factory, backend=...,
+    description=...)``; ``factory`` is a callable or a ``"module:attr"`` string that builds the
+    network from keyword arguments. Return nothing.
+    """
+
+
+@hookspec
+def register_trainers(register):
+    """Declare training procedures (``pix2pix``, ``dcgan``, ``cyclegan``, ``srgan``, ...).
+
+    Called once when plugins are loaded. ``register(name, factory, backend=...,
+    description=...)``; ``factory`` is a callable or ``"module:attr"`` string returning the
+    trainer. Return nothing.
+    """
+
+
+@hookspec
+def register_style_optimisers(register):
+    """Declare style-transfer methods (``gatys`` optimisation, ``feed-forward``, ...).
+
+    Called once when plugins are loaded. ``register(name, factory, backend=...,
+    description=...)``. Return nothing.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``artforge`` command line.
+
+    Called when the CLI starts, with the root ``click.Group``; add commands with
+    ``@cli.command()``. Keep imports inside the command functions. Return nothing.
+    """
+
+
+@hookspec
+def run_finished(run_dir, manifest):
+    """Called after a run has finished and its gallery is written.
+
+    ``run_dir`` is the run directory (a ``pathlib.Path``) and ``manifest`` the parsed
+    ``manifest.json``. Use it to export, notify or post-process. Return nothing.
+    """

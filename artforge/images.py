@@ -1,0 +1,134 @@
+"""Image files in and out: careful loading (clear errors, mode conversion, EXIF rotation,
+decompression-bomb guard) and atomic PNG writing. Pillow and numpy only."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .atomic import write_bytes
+from .errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels: larger images are refused, not decoded
+
+
+def load_image(
+    path: str | os.PathLike, mode: str = "RGB", max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Load an image file as a uint8 array (H, W, 3) for RGB or (H, W) for "L".
+
+    Handles palette, grayscale, 16-bit, RGBA (composited on white), CMYK and EXIF rotation;
+    refuses empty, truncated, non-image and oversized files with a :class:`DataError` that
+    names the file.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(f"image not found: {path}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise DataError(f"expected an image file but found a folder: {path}")
+    if size == 0:
+        raise DataError(f"image file is empty: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise DataError(
+                        f"image too large: {path} is {w}x{h} pixels "
+                        f"(limit {max_pixels // (1024 * 1024)} megapixels)",
+                        hint="resize it first, or raise the step's max_pixels",
+                    )
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                return to_array(im, mode)
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"image too large (decompression bomb guard): {path}") from None
+    except UnidentifiedImageError:
+        raise DataError(
+            f"not an image file (or an unsupported format): {path}",
+            hint="supported formats: " + ", ".join(IMAGE_SUFFIXES),
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"corrupt or truncated image {path}: {exc}") from None
+
+
+def to_array(im: Image.Image, mode: str = "RGB") -> np.ndarray:
+    """Convert any Pillow image to uint8 RGB (or L) without surprises."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        arr = (arr - lo) / (hi - lo or 1.0)
+        im = Image.fromarray((arr * 255 + 0.5).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    im = im.convert(mode)
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(as_uint8(array)).save(buf, format="PNG", compress_level=4)
+    return buf.getvalue()
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` (uint8 or float in [0, 1]) as a PNG, atomically."""
+    write_bytes(path, encode_png(array))
+
+
+def as_uint8(array: np.ndarray) -> np.ndarray:
+    """uint8 stays; floats are taken to be in [0, 1] and rounded."""
+    a = np.asarray(array)
+    if a.dtype == np.uint8:
+        return a
+    return np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def resize(array: np.ndarray, size: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
+    """Resize a uint8 image to (width, height) with Pillow."""
+    filters = {
+        "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC,
+        "lanczos": Image.Resampling.LANCZOS,
+        "box": Image.Resampling.BOX,
+    }
+    return np.asarray(Image.fromarray(as_uint8(array)).resize(size, filters[resample]))
+
+
+def resize_crop(array: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
+    """Scale the shorter side to ``size`` and crop the centre to ``size`` x ``size``."""
+    h, w = array.shape[:2]
+    s = size / min(h, w)
+    nw, nh = max(size, round(w * s)), max(size, round(h * s))
+    out = resize(array, (nw, nh), "lanczos" if s < 1 else "bicubic")
+    if crop == "none":
+        return out
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return out[top : top + size, left : left + size]
+
+
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -1,0 +1,468 @@
+"""The runner: executes a validated recipe's steps in dependency order into a run directory.
+
+Layout of a run directory::
+
+    gallery/<recipe-name>/
+        manifest.json          the run: recipe, command, status and timing of every step
+        recipe.yaml            the recipe text as run
+        steps/<id>/record.json parameters, seed, cache key, metrics, curves, versions, outputs
+        steps/<id>/<output>/   the step's artifacts (PNG images, checkpoints, files)
+        index.html             the gallery page
+        .work/<id>/            checkpoints of a step in progress (resume after a crash)
+        .staging/<id>/         a step being written; published by rename when it succeeds
+
+Caching: a step's key hashes its type, version, backend, device, parameters, seed and the
+keys of the steps it reads. A step whose record has the same key is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .artifacts import Artifact, artifact_files, artifact_from_record
+from .atomic import replace_dir, write_json, write_text
+from .context import StepContext
+from .errors import ArtforgeError, ResourceError, RunLocked, StepError
+from .params import parse_ref
+from .recipe import Recipe, Step
+from .seeding import derive_seed
+
+RECORD = "record.json"
+MANIFEST = "manifest.json"
+
+
+class StepCrashed(ArtforgeError):
+    """A step raised an unexpected exception: a bug in its plugin (exit status 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class StepOutcome:
+    id: str
+    status: str  # "ran", "reused", "failed", "pending"
+    seconds: float = 0.0
+    key: str = ""
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    gallery: Path | None = None
+
+    def status_of(self, step_id: str) -> str:
+        return next(o.status for o in self.outcomes if o.id == step_id)
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    return Path("gallery") / recipe.name
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that matter, without importing any framework."""
+    import platform
+
+    import numpy
+    import PIL
+
+    versions = {
+        "artforge": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+    }
+    for mod in ("torch", "tensorflow", "keras"):
+        m = sys.modules.get(mod)
+        if m is not None and getattr(m, "__version__", None):
+            versions[mod] = m.__version__
+    return versions
+
+
+class Runner:
+    def __init__(
+        self,
+        recipe: Recipe,
+        host: Any,
+        out_dir: Path | None = None,
+        *,
+        force: tuple[str, ...] | list[str] = (),
+        log: Any = None,
+        quiet: bool = False,
+        command: list[str] | None = None,
+    ):
+        self.recipe = recipe
+        self.host = host
+        self.run_dir = Path(out_dir) if out_dir else default_run_dir(recipe)
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.quiet = quiet
+        self.command = command or ["artforge", "run", str(recipe.path)]
+        unknown = [f for f in force if f not in {s.id for s in recipe.steps}]
+        if unknown:
+            from .errors import suggest
+
+            hint = suggest(unknown[0], [s.id for s in recipe.steps])
+            raise ArtforgeError(
+                f"--force {unknown[0]}: no step with that id in {recipe.path}",
+                hint=hint or "step ids: " + ", ".join(s.id for s in recipe.steps),
+            )
+        self.force = set(force)
+        self.keys: dict[str, str] = {}
+        self.artifacts: dict[str, dict[str, Artifact]] = {}
+
+    # -- keys and plan ----------------------------------------------------------------
+    def step_key(self, step: Step) -> str:
+        payload = {
+            "uses": step.type.name,
+            "version": step.type.version,
+            "backend": step.backend,
+            "device": self.recipe.spec.device if step.backend else None,
+            "params": step.params.model_dump(mode="json", by_alias=True),
+            "seed": self.step_seed(step),
+            "inputs": {d: self.keys[d] for d in sorted(step.deps)},
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def step_seed(self, step: Step) -> int:
+        return derive_seed(self.recipe.spec.seed, step.id)
+
+    def step_dir(self, step_id: str) -> Path:
+        return self.run_dir / "steps" / step_id
+
+    def plan(self) -> list[tuple[Step, str, str]]:
+        """(step, key, "run" | "reuse") for every step, without running anything."""
+        rows = []
+        changed: set[str] = set()
+        for step in self.recipe.steps:
+            key = self.step_key(step)
+            self.keys[step.id] = key
+            record = self._load_record(step.id)
+            reusable = (
+                step.id not in self.force
+                and record is not None
+                and record.get("key") == key
+                and not (set(step.deps) & changed)
+                and self._outputs_exist(step.id, record)
+            )
+            if not reusable:
+                changed.add(step.id)
+            rows.append((step, key, "reuse" if reusable else "run"))
+        return rows
+
+    def _load_record(self, step_id: str) -> dict | None:
+        path = self.step_dir(step_id) / RECORD
+        try:
+            rec = json.loads(path.read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return rec if isinstance(rec, dict) and rec.get("status") == "ok" else None
+
+    def _outputs_exist(self, step_id: str, record: dict) -> bool:
+        base = self.step_dir(step_id)
+        try:
+            for rec in record.get("outputs", {}).values():
+                art = artifact_from_record(rec, base)
+                if not all(p.is_file() for p in artifact_files(art)):
+                    return False
+        except (KeyError, ValueError, TypeError):
+            return False
+        return True
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResourceError(
+                f"cannot create the run directory {self.run_dir}: {exc.strerror or exc}",
+                hint="choose another folder with --out",
+            ) from None
+        if not os.access(self.run_dir, os.W_OK):
+            raise ResourceError(
+                f"the run directory {self.run_dir} is not writable",
+                hint="choose another folder with --out",
+            )
+        with self._lock():
+            return self._run_locked()
+
+    @contextlib.contextmanager
+    def _lock(self):
+        path = self.run_dir / ".lock"
+        fh = open(path, "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise RunLocked(
+                    f"another artforge run ({holder}) is writing to {self.run_dir}",
+                    hint="wait for it to finish, or use --out to write elsewhere",
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    def _run_locked(self) -> RunSummary:
+        summary = RunSummary(self.run_dir)
+        staging_root = self.run_dir / ".staging"
+        shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of a crashed run
+        plan = self.plan()
+        started = time.time()
+        manifest = self._manifest(plan, started)
+        write_text(self.run_dir / "recipe.yaml", self.recipe.text)
+        self._write_manifest(manifest)
+        total = len(plan)
+        try:
+            for n, (step, key, action) in enumerate(plan, 1):
+                label = f"[{n}/{total}] {step.id} ({step.type.name})"
+                entry = manifest["steps"][n - 1]
+                if action == "reuse":
+                    self.artifacts[step.id] = self._artifacts_from_record(step.id)
+                    entry["status"] = "reused"
+                    summary.outcomes.append(StepOutcome(step.id, "reused", 0.0, key))
+                    self.log(f"{label} reused (unchanged since the last run)")
+                    continue
+                self.log(f"{label} running...")
+                entry["status"] = "running"
+                self._write_manifest(manifest)
+                t0 = time.perf_counter()
+                try:
+                    self._run_step(step, key)
+                except BaseException as exc:
+                    entry["status"] = (
+                        "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    )
+                    entry["error"] = str(exc)
+                    manifest["status"] = entry["status"]
+                    manifest["finished"] = _now()
+                    self._write_manifest(manifest)
+                    summary.outcomes.append(StepOutcome(step.id, "failed", 0.0, key))
+                    raise
+                dt = time.perf_counter() - t0
+                entry.update(status="ran", seconds=round(dt, 3))
+                summary.outcomes.append(StepOutcome(step.id, "ran", dt, key))
+                self._write_manifest(manifest)
+                self.log(f"{label} done in {dt:.1f}s")
+        finally:
+            shutil.rmtree(staging_root, ignore_errors=True)
+        manifest["status"] = "ok"
+        manifest["finished"] = _now()
+        manifest["seconds"] = round(time.time() - started, 3)
+        manifest["versions"] = library_versions()
+        self._write_manifest(manifest)
+        if self.recipe.spec.gallery.enabled:
+            from .gallery import build_gallery
+
+            summary.gallery = build_gallery(self.run_dir)
+        self.host.call("run_finished", run_dir=self.run_dir, manifest=manifest)
+        return summary
+
+    def _run_step(self, step: Step, key: str) -> None:
+        staging = self.run_dir / ".staging" / step.id
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        work = self.run_dir / ".work" / step.id
+        key_file = work / "KEY"
+        if work.exists() and (not key_file.exists() or key_file.read_text().strip() != key):
+            shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        write_text(key_file, key)
+        ctx = StepContext(
+            step_id=step.id,
+            uses=step.type.name,
+            seed=self.step_seed(step),
+            backend=step.backend,
+            device=self.recipe.spec.device,
+            dir=staging,
+            work_dir=work,
+            run_dir=self.run_dir,
+            recipe_dir=self.recipe.path.parent.resolve(),
+            resolve=self._resolve,
+            log=self.log,
+            quiet=self.quiet,
+        )
+        self._check_backend(step)
+        t_start = time.time()
+        fn = step.type.load_run()
+        try:
+            outputs = fn(ctx, step.params)
+        except ArtforgeError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except MemoryError:
+            raise ResourceError(
+                f"step '{step.id}' ran out of memory", hint="use a smaller batch_size or image size"
+            ) from None
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise ResourceError(
+                    f"step '{step.id}': the disk is full ({exc.filename or ''})"
+                ) from None
+            raise self._crash(step, exc) from exc
+        except Exception as exc:
+            if _is_oom(exc):
+                raise ResourceError(
+                    f"step '{step.id}' ran out of GPU memory",
+                    hint="lower batch_size, use a smaller image size or tiling (tile: 256), or device: cpu",
+                ) from None
+            raise self._crash(step, exc) from exc
+        outputs = outputs or {}
+        if not isinstance(outputs, dict):
+            raise StepCrashed(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned "
+                f"{type(outputs).__name__}, expected a dict of outputs"
+            )
+        extra = set(outputs) - set(step.type.outputs)
+        if extra:
+            raise StepCrashed(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned "
+                f"undeclared outputs: {', '.join(sorted(extra))}"
+            )
+        try:
+            out_records = {name: art.to_record(staging) for name, art in outputs.items()}
+        except ValueError as exc:
+            raise StepCrashed(f"step '{step.id}' (plugin '{step.type.plugin}'): {exc}") from None
+        record = {
+            "id": step.id,
+            "uses": step.type.name,
+            "plugin": step.type.plugin,
+            "plugin_version": (
+                self.host.infos.get(step.type.plugin).version
+                if step.type.plugin in self.host.infos
+                else None
+            ),
+            "backend": step.backend,
+            "device": ctx.info.pop("device", None)
+            or (self.recipe.spec.device if step.backend else "cpu"),
+            "key": key,
+            "seed": ctx.seed,
+            "params": step.params.model_dump(mode="json", by_alias=True),
+            "inputs": {d: self.keys[d] for d in step.deps},
+            "outputs": out_records,
+            "metrics": ctx.metrics,
+            "series": ctx.series,
+            "warnings": ctx.warnings,
+            "info": ctx.info,
+            "started": datetime.fromtimestamp(t_start, timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.time() - t_start, 3),
+            "versions": library_versions(),
+            "status": "ok",
+        }
+        write_json(staging / RECORD, record)
+        target = self.step_dir(step.id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        replace_dir(staging, target)
+        shutil.rmtree(work, ignore_errors=True)
+        self.artifacts[step.id] = self._artifacts_from_record(step.id)
+
+    def _crash(self, step: Step, exc: BaseException) -> StepCrashed:
+        err = StepCrashed(
+            f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') crashed: "
+            f"{type(exc).__name__}: {exc}",
+            hint="this is a bug in the plugin; run with --debug for the traceback",
+        )
+        err.__cause__ = exc
+        return err
+
+    def _check_backend(self, step: Step) -> None:
+        if not step.backend:
+            return
+        backend = self.host.registry.backends.get(step.backend)
+        if backend is None:
+            return
+        missing = backend.missing()
+        if missing:
+            from .errors import BackendUnavailable
+
+            raise BackendUnavailable(
+                f"step '{step.id}' needs the {step.backend} backend, but "
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed",
+                hint=f"install it with: {backend.install}" if backend.install else None,
+            )
+
+    def _artifacts_from_record(self, step_id: str) -> dict[str, Artifact]:
+        base = self.step_dir(step_id)
+        record = json.loads((base / RECORD).read_text())
+        return {name: artifact_from_record(rec, base) for name, rec in record["outputs"].items()}
+
+    def _resolve(self, ref: str) -> Artifact:
+        step_id, output = parse_ref(ref) or ("", "")
+        arts = self.artifacts.get(step_id)
+        if arts is None:
+            raise StepError(f"{ref}: step '{step_id}' has not run")
+        if output not in arts:
+            raise StepError(f"{ref}: step '{step_id}' produced no output '{output}'")
+        return arts[output]
+
+    # -- manifest ------------------------------------------------------------------------
+    def _manifest(self, plan: list[tuple[Step, str, str]], started: float) -> dict[str, Any]:
+        spec = self.recipe.spec
+        return {
+            "artforge_version": __version__,
+            "recipe": {
+                "name": spec.name,
+                "description": spec.description,
+                "file": str(self.recipe.path),
+                "sha256": hashlib.sha256(self.recipe.text.encode()).hexdigest(),
+                "overrides": self.recipe.overrides,
+            },
+            "title": spec.gallery.title or spec.name,
+            "command": " ".join(shlex.quote(a) for a in self.command),
+            "backend": spec.backend,
+            "device": spec.device,
+            "seed": spec.seed,
+            "gallery": spec.gallery.model_dump(),
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "finished": None,
+            "status": "running",
+            "steps": [
+                {
+                    "id": step.id,
+                    "uses": step.type.name,
+                    "backend": step.backend,
+                    "plugin": step.type.plugin,
+                    "description": step.spec.description,
+                    "deps": step.deps,
+                    "key": key,
+                    "status": "pending",
+                    "record": f"steps/{step.id}/{RECORD}",
+                }
+                for step, key, _ in plan
+            ],
+            "versions": library_versions(),
+        }
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json(self.run_dir / MANIFEST, manifest)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("OutOfMemoryError", "ResourceExhaustedError") or "out of memory" in text.lower()
