@@ -1,10 +1,33 @@
-"""Registration of the Keras 3 (TensorFlow) backend. Imports neither keras nor tensorflow."""
+"""Registration of the Keras 3 (TensorFlow) backend. Imports nothing heavy: keras is imported by the
+factories and step functions, only when a recipe needs them.
+
+Each feature module listed in ``FEATURES`` offers module-level lists that this plugin
+registers: ``STEPS`` (StepType), ``MODELS`` ((kind, name, factory, description)),
+``TRAINERS`` and ``STYLE_OPTIMISERS`` ((name, factory, description)). Feature modules import
+only pydantic and artforge, never keras or tensorflow.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from artforge.api import Backend, hookimpl
 
 BACKEND = "keras"
+FEATURES = (
+    "artforge_keras.features.gan",
+    "artforge_keras.features.style",
+    "artforge_keras.features.sr",
+)
+
+
+def _features():
+    for name in FEATURES:
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module
+                raise
 
 
 @hookimpl
@@ -17,3 +40,31 @@ def register_backends(register):
             description="Keras 3 on TensorFlow: GPU with a mixed-precision policy when present, else the CPU",
         )
     )
+
+
+@hookimpl
+def register_steps(register):
+    for mod in _features():
+        for step_type in getattr(mod, "STEPS", ()):
+            register(step_type)
+
+
+@hookimpl
+def register_models(register):
+    for mod in _features():
+        for kind, name, factory, description in getattr(mod, "MODELS", ()):
+            register(kind, name, factory, backend=BACKEND, description=description)
+
+
+@hookimpl
+def register_trainers(register):
+    for mod in _features():
+        for name, factory, description in getattr(mod, "TRAINERS", ()):
+            register(name, factory, backend=BACKEND, description=description)
+
+
+@hookimpl
+def register_style_optimisers(register):
+    for mod in _features():
+        for name, factory, description in getattr(mod, "STYLE_OPTIMISERS", ()):
+            register(name, factory, backend=BACKEND, description=description)

@@ -1,11 +1,33 @@
 """Registration of the PyTorch backend. Imports nothing heavy: torch is imported by the
-factories and step functions, only when a recipe needs them."""
+factories and step functions, only when a recipe needs them.
+
+Each feature module listed in ``FEATURES`` offers module-level lists that this plugin
+registers: ``STEPS`` (StepType), ``MODELS`` ((kind, name, factory, description)),
+``TRAINERS`` and ``STYLE_OPTIMISERS`` ((name, factory, description)). Feature modules import
+only pydantic and artforge, never torch.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from artforge.api import Backend, hookimpl
 
 BACKEND = "torch"
+FEATURES = (
+    "artforge_torch.features.gan",
+    "artforge_torch.features.style",
+    "artforge_torch.features.sr",
+)
+
+
+def _features():
+    for name in FEATURES:
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module
+                raise
 
 
 @hookimpl
@@ -18,3 +40,31 @@ def register_backends(register):
             description="PyTorch: CUDA with autocast and channels_last when present, else the CPU",
         )
     )
+
+
+@hookimpl
+def register_steps(register):
+    for mod in _features():
+        for step_type in getattr(mod, "STEPS", ()):
+            register(step_type)
+
+
+@hookimpl
+def register_models(register):
+    for mod in _features():
+        for kind, name, factory, description in getattr(mod, "MODELS", ()):
+            register(kind, name, factory, backend=BACKEND, description=description)
+
+
+@hookimpl
+def register_trainers(register):
+    for mod in _features():
+        for name, factory, description in getattr(mod, "TRAINERS", ()):
+            register(name, factory, backend=BACKEND, description=description)
+
+
+@hookimpl
+def register_style_optimisers(register):
+    for mod in _features():
+        for name, factory, description in getattr(mod, "STYLE_OPTIMISERS", ()):
+            register(name, factory, backend=BACKEND, description=description)
