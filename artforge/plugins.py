@@ -231,7 +231,7 @@ class PluginHost:
             "register_trainers",
             "register_style_optimisers",
         ):
-            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 callbacks = make_callbacks(impl.plugin_name)
                 self._trace(impl.plugin_name, hook)
                 try:
@@ -248,7 +248,7 @@ class PluginHost:
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call a notification hook on every plugin (with tracing)."""
         results = []
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
             self._trace(impl.plugin_name, hook)
             results.append(impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs}))
         return results

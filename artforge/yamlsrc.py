@@ -126,6 +126,18 @@ def _convert(loader: _Loader, node: yaml.Node, path: tuple, smap: SourceMap, cou
             location=smap.locate(path),
         )
     smap.values.setdefault(path, _pos(node))
+    standard = {
+        yaml.MappingNode: "tag:yaml.org,2002:map",
+        yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    }
+    if type(node) in standard and node.tag != standard[type(node)]:
+        line, col = _pos(node)
+        raise RecipeError(
+            f"unsupported YAML tag {node.tag!r}",
+            location=Location(smap.file, line, col),
+            key_path=format_path(path) if path else None,
+            hint="recipes never build Python objects; write plain values",
+        )
     if isinstance(node, yaml.MappingNode):
         try:
             loader.flatten_mapping(node)
