@@ -214,27 +214,52 @@ def gallery():
 
 @gallery.command("build")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-def gallery_build(run_dir):
-    """Re-render RUN_DIR's gallery from its manifest and records (runs nothing)."""
-    from .gallery import build_gallery
+@click.option("--open", "open_", is_flag=True, help="Open the page in a browser.")
+def gallery_build(run_dir, open_):
+    """Re-render RUN_DIR's gallery from its manifest and records (runs nothing).
 
-    page = build_gallery(Path(run_dir))
+    RUN_DIR may also be a folder of runs (e.g. gallery/): every run in it is re-rendered,
+    then its index page.
+    """
+    from .gallery import build_gallery, build_index
+
+    root = Path(run_dir)
+    if (root / "manifest.json").is_file():
+        page = build_gallery(root)
+    else:
+        runs = sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
+        if not runs:
+            raise ArtforgeError(
+                f"{root} holds no artforge run (no manifest.json in it or its sub-folders)",
+                hint="give a run directory, e.g. gallery/<recipe name>",
+            )
+        for run_path in runs:
+            click.echo(f"gallery: {build_gallery(run_path)}")
+        page = build_index(root)
     click.echo(f"gallery: {page}")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
 
 
 @gallery.command("serve")
 @click.argument("directory", default="gallery", type=click.Path(file_okay=False))
-@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
-def gallery_serve(directory, port):
-    """Serve DIRECTORY over HTTP on 127.0.0.1 (Ctrl-C to stop)."""
-    import functools
-    import http.server
+@click.option(
+    "--port", default=8000, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free)."
+)
+@click.option("--open", "open_", is_flag=True, help="Open the page in a browser.")
+def gallery_serve(directory, port, open_):
+    """Serve DIRECTORY (default gallery/) over HTTP on 127.0.0.1 (Ctrl-C to stop)."""
+    from .gallery.serve import make_server, page_url
 
-    if not Path(directory).is_dir():
-        raise ArtforgeError(f"no such folder: {directory}")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
-        click.echo(f"serving {directory} at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    with make_server(directory, port) as server:
+        url = page_url(server, directory)
+        click.echo(f"serving {directory} at {url} (Ctrl-C to stop)")
+        if open_:
+            import webbrowser
+
+            webbrowser.open(url)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

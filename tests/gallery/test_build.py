@@ -1,0 +1,389 @@
+"""The gallery builder on synthetic run directories (no runner, no framework)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import urllib.request
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artforge.errors import ArtforgeError
+from artforge.gallery import build_gallery, build_index
+from artforge.gallery import model as M
+from tests.gallery.synth import EVIL, make_run
+
+
+class Page(HTMLParser):
+    """Tags, attributes and text of a page (stdlib parser: what a browser would see)."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def all(self, tag: str, **match) -> list[dict]:
+        return [
+            a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in match.items())
+        ]
+
+    def links(self) -> list[str]:
+        return [a[k] for _, a in self.tags for k in ("href", "src") if a.get(k)]
+
+
+def _page(path: Path) -> Page:
+    return Page(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def gallery_root(tmp_path) -> Path:
+    root = tmp_path / "gallery"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def run(gallery_root) -> Path:
+    return make_run(gallery_root)
+
+
+def test_page_has_a_section_per_step_in_recipe_order(run):
+    page = _page(build_gallery(run))
+    ids = [a["id"] for a in page.all("section") if a.get("class") == "step"]
+    assert ids == ["step-scenes", "step-train", "step-translate", "step-sheet"]
+    text = " ".join(page.text)
+    for fact in ("Demo run", "torch", "1 min 23 s", "2026-11-24 09:00 UTC", "seed 1234"):
+        assert fact in text
+    # the command that reproduces the run, with the --set override it was run with
+    assert "artforge run recipes/demo.yaml --set seed=7" in text
+    assert "name: demo" in text  # the recipe YAML, in a collapsible <details>
+
+
+def test_thumbnails_are_small_webp_and_originals_one_click_away(run):
+    page = _page(build_gallery(run))
+    grid_links = [a for a in page.all("a") if a.get("class") == "lb"]
+    assert grid_links
+    for a in page.all("img"):
+        assert a.get("alt"), f"image without alt text: {a}"
+    thumbs = [a["src"] for a in page.all("img") if "_gallery/thumbs/" in a["src"]]
+    assert len(thumbs) >= 8 * 3 + 4
+    for src in thumbs:
+        im = Image.open(run / unquote(src))
+        assert im.format == "WEBP" and max(im.size) <= 64  # the recipe's thumbnail_size
+    night = next(a for a in grid_links if a["href"].endswith("holdout_night/scene00001.png"))
+    assert (run / night["href"]).is_file()
+    # the collage is shown at full size, not as a thumbnail
+    assert any(a["src"] == "steps/sheet/sheets/sheet001.png" for a in page.all("img"))
+
+
+def test_comparison_slider_pairs_inputs_and_outputs_by_name(run):
+    html = build_gallery(run).read_text()
+    page = Page(html)
+    sliders = page.all("figure", **{"class": "cmp"})
+    assert len(sliders) == 1  # translate; not the collage, whose names do not match
+    before = page.all("img", **{"class": "cmp-before px"})[0]["src"]
+    assert before == "steps/scenes/holdout_night/scene00000.png"
+    picks = page.all("button", type="button")
+    pairs = [(b["data-before"], b["data-after"]) for b in picks if "data-before" in b]
+    assert (
+        "steps/scenes/holdout_night/scene00003.png",
+        "steps/translate/images/scene00003.png",
+    ) in pairs
+    assert len(pairs) == 8
+    section = html[html.index('id="step-translate"') : html.index('id="step-sheet"')]
+    assert 'class="cmp"' in section
+
+
+def test_explicit_compare_hint(run):
+    rec_path = run / "steps/translate/record.json"
+    rec = json.loads(rec_path.read_text())
+    rec["info"]["compare"] = {"before": "${scenes.holdout_day}", "after": "images"}
+    rec_path.write_text(json.dumps(rec))
+    page = _page(build_gallery(run))
+    assert page.all("img", **{"class": "cmp-before px"})[0]["src"].startswith(
+        "steps/scenes/holdout_day/"
+    )
+
+
+def test_training_health_curves_timeline_metrics_and_warnings(run):
+    html = build_gallery(run).read_text()
+    page = Page(html)
+    # loss curves: one SVG for the train step with every series
+    plot = run / "_gallery/plots/train.svg"
+    svg = ElementTree.parse(plot).getroot()
+    texts = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
+    for name in ("G", "D", "G_L1", "val_psnr", "epoch", "iteration"):
+        assert name in texts.split() or name in texts
+    assert any(a["src"] == "_gallery/plots/train.svg" for a in page.all("img"))
+    # per-epoch samples as a timeline, in epoch order
+    strip = [a["href"] for a in page.all("a") if a.get("data-label", "").startswith("epoch")]
+    assert strip == [f"steps/train/samples/epoch{e:03d}.png" for e in range(1, 5)]
+    # the GIF plays (shown as an <img>, not just linked)
+    assert any(a["src"] == "steps/train/progress/progress.gif" for a in page.all("img"))
+    # metrics with their baselines side by side, the better value marked
+    section = html[html.index('id="step-translate"') : html.index('id="step-sheet"')]
+    table = Page(section)
+    heads = [t for t in table.text if t.strip()]
+    for col in ("model", "baseline", "bicubic", "identity"):
+        assert col in heads
+    assert "+5.25 vs baseline" in section
+    assert section.count('class="num best"') == 3  # PSNR, SSIM and LPIPS beat their baselines
+    # the warning, at the top of the step and of the page
+    alerts = [a for a in page.all("div") if "alert" in (a.get("class") or "").split()]
+    assert len(alerts) == 2 and all("divergence" in a["class"] for a in alerts)
+    # checkpoint hash (computed: the record has none), in the files and in the provenance
+    digest = hashlib.sha256((run / "steps/train/model/generator.safetensors").read_bytes())
+    assert html.count(digest.hexdigest()) >= 3  # model card, train and translate provenance
+
+
+def test_recorded_checkpoint_hash_is_preferred(run):
+    rec_path = run / "steps/train/record.json"
+    rec = json.loads(rec_path.read_text())
+    rec["outputs"]["model"]["meta"]["sha256"] = "ab" * 32
+    rec_path.write_text(json.dumps(rec))
+    html = build_gallery(run).read_text()
+    assert "sha256 (recorded)" in html and "ab" * 32 in html
+
+
+def test_downloads_zip_and_metrics_json(run):
+    page = _page(build_gallery(run))
+    zips = [a["href"] for a in page.all("a") if a["href"].endswith(".zip")]
+    assert zips == [
+        "_gallery/downloads/scenes-images.zip",
+        "_gallery/downloads/train-images.zip",
+        "_gallery/downloads/translate-images.zip",
+        "_gallery/downloads/sheet-images.zip",
+    ]
+    with zipfile.ZipFile(run / zips[0]) as zf:
+        names = zf.namelist()
+        assert len(names) == 16 and "scenes/holdout_day/scene00007.png" in names
+        assert (
+            zf.read("scenes/holdout_day/scene00007.png")
+            == (run / "steps/scenes/holdout_day/scene00007.png").read_bytes()
+        )
+    metrics = json.loads((run / "_gallery/metrics.json").read_text())
+    assert metrics["steps"]["translate"]["metrics"]["psnr"] == 24.5
+    assert metrics["steps"]["train"]["series"]["G"][0][0] == 0
+    assert any(a["href"] == "_gallery/metrics.json" for a in page.all("a"))
+
+
+def test_every_string_from_a_recipe_or_plugin_is_escaped(gallery_root):
+    run = make_run(gallery_root, evil=True)
+    for page_path in (build_gallery(run), gallery_root / "index.html"):
+        html = page_path.read_text()
+        assert EVIL not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert html.count("<script>") == 1  # the gallery's own inline script, nothing else
+        assert EVIL in " ".join(Page(html).text)  # shown as text
+
+
+def test_links_are_relative_and_stay_inside_the_gallery(run, gallery_root):
+    build_gallery(make_run(gallery_root, "second", started="2026-11-25T00:00:00+00:00"))
+    pages = [build_gallery(run), gallery_root / "index.html"]
+    for page_path in pages:
+        for link in _page(page_path).links():
+            if link.startswith("#") or link == "data:,":  # in-page anchors; the empty favicon
+                continue
+            parts = urlsplit(link)
+            assert not parts.scheme and not parts.netloc, link
+            assert not link.startswith("/"), link
+            target = (page_path.parent / unquote(parts.path)).resolve()
+            assert target.is_relative_to(gallery_root.resolve()), link
+            assert target.exists(), link
+    html = pages[0].read_text()
+    assert "http://" not in html and "https://" not in html
+
+
+def test_rebuild_gives_the_same_bytes(run):
+    def snapshot() -> dict[str, bytes]:
+        files = [run / "index.html", *sorted((run / "_gallery").rglob("*"))]
+        return {
+            str(p.relative_to(run)): p.read_bytes()
+            for p in files
+            if p.is_file() and p.name != "cache.json"
+        }
+
+    build_gallery(run)
+    first = snapshot()
+    build_gallery(run)  # everything cached
+    assert snapshot() == first
+    import shutil
+
+    shutil.rmtree(run / "_gallery")
+    build_gallery(run)  # everything derived again from scratch
+    assert snapshot() == first
+
+
+def test_thumbnails_are_cached_and_follow_their_source(run):
+    build_gallery(run)
+    thumb = run / "_gallery/thumbs/translate/images/scene00002.png.webp"
+    stamp = thumb.stat().st_mtime_ns
+    build_gallery(run)
+    assert thumb.stat().st_mtime_ns == stamp  # not regenerated
+    src = run / "steps/translate/images/scene00002.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(src)
+    os.utime(src, ns=(stamp + 10**9, stamp + 10**9))
+    build_gallery(run)
+    assert np.asarray(Image.open(thumb).convert("RGB")).max() < 8  # now black, like its source
+    # thumbnails of images that left the record are removed
+    rec_path = run / "steps/translate/record.json"
+    rec = json.loads(rec_path.read_text())
+    rec["outputs"]["images"]["files"] = rec["outputs"]["images"]["files"][:2]
+    rec_path.write_text(json.dumps(rec))
+    build_gallery(run)
+    assert not (run / "_gallery/thumbs/translate/images/scene00005.png.webp").exists()
+
+
+def test_index_lists_runs_newest_first_with_cover_and_flags(gallery_root):
+    older = make_run(gallery_root, "older", title="Older", started="2026-01-01T00:00:00+00:00")
+    newer = make_run(
+        gallery_root, "newer", title="Newer", warnings=False, started="2026-02-01T00:00:00+00:00"
+    )
+    index = build_index(gallery_root)
+    assert not _page(index).all("a", **{"class": "run-card"})  # no run page to link to yet
+    assert "artforge gallery build older" in index.read_text()
+    build_gallery(older)  # also refreshes the index
+    page = _page(index)
+    cards = [a["href"] for a in page.all("a", **{"class": "run-card"})]
+    assert cards == ["older/index.html"]  # "newer" is listed, without a link
+    build_gallery(newer)
+    page = _page(index)
+    cards = [a["href"] for a in page.all("a", **{"class": "run-card"})]
+    assert cards == ["newer/index.html", "older/index.html"]  # newest first
+    covers = [a["src"] for a in page.all("img")]
+    assert covers and all((gallery_root / unquote(c)).is_file() for c in covers)
+    text = " ".join(page.text)
+    assert "1 warning" in text and "divergence guard" in text
+    assert "PSNR (dB)" in text and "24.5" in text
+    for fact in ("torch", "auto", "1 min 23 s", "2026-02-01 00:00 UTC"):
+        assert fact in text
+
+
+def test_parent_index_only_where_it_belongs(tmp_path):
+    lone = make_run(tmp_path / "somewhere", "one")
+    build_gallery(lone)
+    assert not (tmp_path / "somewhere/index.html").exists()  # one run in an arbitrary folder
+    assert "All runs" not in (lone / "index.html").read_text()
+    two = make_run(tmp_path / "somewhere", "two")
+    build_gallery(two)
+    assert (tmp_path / "somewhere/index.html").is_file()  # now it holds two runs
+    assert "All runs" in (two / "index.html").read_text()
+    foreign = tmp_path / "site"
+    foreign.mkdir()
+    (foreign / "index.html").write_text("<p>my own page</p>")
+    build_gallery(make_run(foreign, "a"))
+    build_gallery(make_run(foreign, "b"))
+    assert (foreign / "index.html").read_text() == "<p>my own page</p>"  # never overwritten
+    with pytest.raises(ArtforgeError, match="not written by artforge"):
+        build_index(foreign)
+
+
+def test_failed_step_and_hostile_paths(run):
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["steps"][3].update(status="failed", error="collage: 3 labels for 2 image sets")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "steps/sheet/record.json").unlink()
+    rec_path = run / "steps/translate/record.json"
+    rec = json.loads(rec_path.read_text())
+    rec["outputs"]["images"]["files"].append("../../../../etc/passwd")
+    rec_path.write_text(json.dumps(rec))
+    html = build_gallery(run).read_text()
+    assert "Step failed" in html and "3 labels for 2 image sets" in html
+    assert "passwd" not in html and "/.." not in html
+
+
+def test_non_finite_losses_raise_a_divergence_alert(run):
+    rec_path = run / "steps/translate/record.json"
+    rec = json.loads(rec_path.read_text())
+    rec["series"] = {"loss": [[0, 1.0], [1, 0.5], [2, float("nan")], [3, float("inf")]]}
+    rec_path.write_text(json.dumps(rec))
+    html = build_gallery(run).read_text()
+    assert "the curve &#39;loss&#39; has non-finite values from 2 on" in html
+    assert "non-finite from 2" in (run / "_gallery/plots/translate.svg").read_text()
+
+
+def test_metric_table_pairs_models_with_baselines():
+    table = M.metric_table(
+        {
+            "psnr": 30.0,
+            "bicubic_psnr": 28.0,
+            "y_psnr": 31.0,
+            "bicubic_y_psnr": 29.5,
+            "lpips": 0.3,
+            "baseline_lpips": 0.2,
+            "fid": 12.5,
+            "note": "text",
+            "nested": {"ssim": 0.9},
+        }
+    )
+    rows = {r.key: r for r in table.rows}
+    assert table.columns == ["bicubic", "baseline"]
+    assert rows["psnr"].baselines == {"bicubic": "28"} and rows["psnr"].best == "model"
+    assert (
+        rows["y_psnr"].baselines == {"bicubic": "29.5"}
+        and rows["y_psnr"].delta == "+1.5 vs bicubic"
+    )
+    assert rows["lpips"].best == "baseline"  # lower is better
+    assert rows["fid"].baselines == {} and rows["nested.ssim"].value == "0.9"
+    assert table.extra == [("note", "text")]
+    assert M.split_baseline("psnr_bicubic") == ("bicubic", "psnr")
+    assert M.split_baseline("val_psnr") is None
+
+
+def test_gallery_build_command(run, gallery_root, capsys):
+    from artforge.cli import main
+
+    page = build_gallery(run)
+    before = page.read_bytes()
+    page.unlink()
+    assert main(["gallery", "build", str(run)]) == 0
+    assert page.read_bytes() == before
+    assert main(["gallery", "build", str(gallery_root)]) == 0  # a folder of runs
+    assert (gallery_root / "index.html").is_file()
+    assert main(["gallery", "build", str(run / "steps")]) == 2
+    assert "holds no artforge run" in capsys.readouterr().err
+
+
+def test_serve_over_http_on_localhost(run, gallery_root):
+    from artforge.gallery.serve import make_server, page_url
+
+    build_gallery(run)
+    with make_server(gallery_root, 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = page_url(server, gallery_root)
+            assert url.startswith("http://127.0.0.1:") and url.endswith("/index.html")
+            base = url.rsplit("/", 1)[0]
+            with urllib.request.urlopen(f"{base}/demo/index.html", timeout=10) as resp:
+                assert resp.status == 200 and b"Demo run" in resp.read()
+            thumb = f"{base}/demo/_gallery/thumbs/translate/images/scene00000.png.webp"
+            with urllib.request.urlopen(thumb, timeout=10) as resp:
+                assert resp.headers["Content-Type"] == "image/webp"
+            port = server.server_address[1]
+            with pytest.raises(ArtforgeError, match="already in use"):
+                make_server(gallery_root, port)
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(ArtforgeError, match="not an artforge run directory"):
+        build_gallery(tmp_path)
