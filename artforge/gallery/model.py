@@ -497,8 +497,18 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict]] | None:
         rel = safe_rel(str(entry.get("record") or f"steps/{entry['id']}/record.json"))
         rec = load_json(run_dir / rel) if rel else None
         if isinstance(rec, dict):
-            records[str(entry["id"])] = rec
+            records[str(entry["id"])] = _normalise(rec)
     return manifest, records
+
+
+def _normalise(rec: dict) -> dict:
+    """A record whose fields have the types the pages expect (hand-edited records happen)."""
+    for key in ("outputs", "metrics", "series", "info", "params", "versions"):
+        if not isinstance(rec.get(key), dict):
+            rec[key] = {}
+    if not isinstance(rec.get("warnings"), list):
+        rec["warnings"] = [rec["warnings"]] if rec.get("warnings") else []
+    return rec
 
 
 def output_dir(step_id: str, out: dict) -> str | None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from typing import Any
 
 PALETTE = ("#7cc4ff", "#ff8a65", "#81e6a1", "#f5c451", "#c792ea", "#ff6b9a", "#5ad1d1", "#d4d46a")
 FG = "#c9ced6"
 GRID = "#2a2f38"
-STYLE_VERSION = "4"  # bump when the look changes: cached plots are redrawn
+STYLE_VERSION = "6"  # bump when the look changes: cached plots are redrawn
 
 _LOSS_RE = re.compile(r"(^|[^a-z])(loss|g|d|gen|disc|generator|discriminator)([^a-z]|$)", re.I)
 
@@ -108,12 +109,13 @@ def loss_svg(series: dict[str, Any], labels: dict[str, str] | None = None) -> by
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     rc = {
         "svg.hashsalt": "artforge",
         "svg.fonttype": "none",
         "font.family": "sans-serif",
-        "font.size": 9,
+        "font.size": 10,
         "axes.edgecolor": GRID,
         "axes.labelcolor": FG,
         "xtick.color": FG,
@@ -122,7 +124,7 @@ def loss_svg(series: dict[str, Any], labels: dict[str, str] | None = None) -> by
         "path.simplify": True,
     }
     with matplotlib.rc_context(rc):
-        fig = Figure(figsize=(8, 2.7 * len(groups)), layout="constrained")
+        fig = Figure(figsize=(7, 2.6 * len(groups)), layout="constrained")
         FigureCanvasSVG(fig)
         fig.patch.set_alpha(0)
         colour = 0
@@ -163,7 +165,10 @@ def loss_svg(series: dict[str, Any], labels: dict[str, str] | None = None) -> by
                     color="#ff6b6b",
                     fontsize=8,
                 )
-            ax.set_xlabel(labels.get(names[0], "iteration"))
+            x_name = labels.get(names[0], "iteration")
+            ax.set_xlabel(x_name)
+            if x_name in ("epoch", "iteration", "step"):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if len(names) == 1:
                 ax.set_ylabel(_label(names[0]))
             else:
@@ -175,5 +180,8 @@ def loss_svg(series: dict[str, Any], labels: dict[str, str] | None = None) -> by
                 for text in leg.get_texts():
                     text.set_color(FG)
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        with warnings.catch_warnings():
+            # a glyph missing from matplotlib's font only affects layout: the browser draws text
+            warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
+            fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()

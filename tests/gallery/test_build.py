@@ -387,3 +387,43 @@ def test_serve_over_http_on_localhost(run, gallery_root):
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(ArtforgeError, match="not an artforge run directory"):
         build_gallery(tmp_path)
+
+
+def test_any_text_from_records_is_rendered_as_text(run):
+    """Whatever strings a recipe or plugin puts in a run, the page has no markup from them."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    hostile = st.sampled_from(
+        ["<script>", "</script>", "&amp;", '"', "'", "{{ x }}", "<img src=x onerror=alert(1)>"]
+    )
+    chars = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=20)
+    text = st.lists(st.one_of(hostile, chars), max_size=4).map("".join)
+    manifest_path = run / "manifest.json"
+    rec_path = run / "steps/translate/record.json"
+    manifest0, rec0 = manifest_path.read_text(), rec_path.read_text()
+    build_gallery(run)  # thumbnails cached once
+    allowed = {t for t, _ in _page(run / "index.html").tags}
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(title=text, value=text, key=text, warning=text)
+    def check(title, value, key, warning):
+        manifest = json.loads(manifest0)
+        manifest["title"] = title
+        manifest_path.write_text(json.dumps(manifest))
+        rec = json.loads(rec0)
+        rec["params"][key or "k"] = value
+        rec["metrics"][key or "k"] = value
+        rec["info"][key or "k"] = [value]
+        rec["warnings"] = [warning]
+        rec["series"] = {key or "k": [[0, 1.0], [1, 2.0]]}
+        rec_path.write_text(json.dumps(rec))
+        html = build_gallery(run).read_text()
+        page = Page(html)
+        assert {t for t, _ in page.tags} <= allowed
+        assert html.count("<script") == 1
+        joined = "".join(page.text)
+        for s in (title, value, warning):
+            assert s.strip() in joined or not s.strip()
+
+    check()
