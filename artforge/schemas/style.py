@@ -1,0 +1,173 @@
+"""Parameters of the ``stylize`` step (neural style transfer), shared by the backends.
+
+Two methods:
+
+* ``optimise``: Gatys, Ecker & Bethge (2016), "Image style transfer using convolutional
+  neural networks": the image itself is optimised (L-BFGS or Adam) so that its CNN features
+  match the content image's and the Gram matrices of its features match the style image's.
+* ``feed-forward``: Johnson, Alahi & Fei-Fei (2016), "Perceptual losses for real-time style
+  transfer": an image-transformation network is trained once for the style with the same
+  losses, then stylizes each image in one forward pass.
+
+The style image is a built-in procedural style (``builtin:<name>``), an image file (relative
+to the recipe), or a reference to another step's images (``${step.output}``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from artforge.params import InputRef, Params, parse_ref
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def builtin_style_names() -> list[str]:
+    """Names of the procedural styles that ship with artforge ([] if unavailable)."""
+    try:
+        from artforge.styles import STYLES
+    except ImportError:
+        return []
+    return sorted(STYLES)
+
+
+class StylizeParams(Params):
+    images: InputRef = Field(description="content images to stylize")
+    style: str = Field(
+        description="the style image: 'builtin:<name>' (a procedural style that ships with "
+        "artforge), an image file relative to the recipe, or a reference ${step.output} to "
+        "another step's images"
+    )
+    style_index: int = Field(
+        0, ge=0, description="which image of a referenced style image set to use"
+    )
+    method: Literal["optimise", "feed-forward"] = Field(
+        "optimise",
+        description="optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
+        "feed-forward: Johnson et al. 2016, train a transformation network for the style, "
+        "then one forward pass per image",
+    )
+    features: Literal["auto", "vgg19", "random"] = Field(
+        "auto",
+        description="loss network: vgg19 (ImageNet weights from vgg_weights or the usual torch "
+        "cache), random (weight-free random multi-scale filters, Ustyuzhaninov et al. 2017), "
+        "auto (vgg19 when weights are found, else random)",
+    )
+    vgg_weights: str | None = Field(
+        None,
+        description="a VGG19 weight file with torchvision's `vgg19` keys (.pth or "
+        ".safetensors); default: look in the framework's usual cache",
+    )
+    content_layers: list[str] | None = Field(
+        None, description="feature layers of the content loss (default: the paper's, conv4_2)"
+    )
+    style_layers: list[str] | None = Field(
+        None,
+        description="feature layers of the style loss (default: the paper's, conv1_1 to conv5_1)",
+    )
+    content_weight: float = Field(1.0, ge=0, description="weight of the content loss (alpha)")
+    style_weight: float = Field(
+        1e4,
+        ge=0,
+        description="weight of the style loss (beta): the style strength; the paper's "
+        "alpha/beta ratios are 1e-3 to 1e-4",
+    )
+    tv_weight: float = Field(
+        1e-4, ge=0, description="weight of the total-variation (smoothness) loss"
+    )
+    steps: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="optimise: iterations at each scale; feed-forward: training iterations",
+    )
+    optimiser: Literal["lbfgs", "adam"] = Field(
+        "lbfgs", description="optimise: L-BFGS (the paper's) or Adam"
+    )
+    lr: float | None = Field(
+        None,
+        gt=0,
+        description="learning rate (default: 1 for L-BFGS, 0.02 for Adam on [0,1] pixels, "
+        "1e-3 for feed-forward training)",
+    )
+    init: Literal["content", "noise"] = Field(
+        "content", description="optimise: start from the content image or from noise"
+    )
+    size: int | None = Field(
+        512,
+        ge=16,
+        le=8192,
+        description="longer edge of the output in pixels (None: the content image's own size)",
+    )
+    style_size: int | None = Field(
+        None, ge=16, le=8192, description="longer edge of the style image (default: size)"
+    )
+    scales: int | None = Field(
+        None,
+        ge=1,
+        le=6,
+        description="optimise: coarse-to-fine levels, each twice the size of the previous "
+        "(default: add levels until the coarsest is at most 256 pixels)",
+    )
+    preserve_color: bool = Field(
+        False,
+        description="transfer luminance only and keep the content image's colours "
+        "(Gatys et al. 2016, 'Preserving color in neural artistic style transfer')",
+    )
+    # feed-forward
+    train_images: InputRef | None = Field(
+        None, description="feed-forward: content images to train on (default: images)"
+    )
+    train_size: int = Field(
+        256, ge=16, le=2048, description="feed-forward: training crop edge in pixels"
+    )
+    batch_size: int = Field(4, ge=1, le=256, description="feed-forward: training batch size")
+    width: int = Field(
+        32,
+        ge=4,
+        le=128,
+        description="feed-forward: channels of the transformation network's first layer "
+        "(Johnson et al.: 32; 16 is four times cheaper)",
+    )
+    model: InputRef | None = Field(
+        None,
+        description="feed-forward: a network trained by an earlier stylize step "
+        "(${step.model}); skips training",
+    )
+    checkpoint: str | None = Field(
+        None, description="feed-forward: a saved transformation network (.safetensors)"
+    )
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("give a style image: builtin:<name>, a file or ${step.output}")
+        if v.startswith("${") and parse_ref(v) is None:
+            raise ValueError(f"{v!r} is not a reference like ${{step.output}}")
+        if v.startswith(BUILTIN_PREFIX):
+            names = builtin_style_names()
+            name = v[len(BUILTIN_PREFIX) :]
+            if names and name not in names:
+                from artforge.errors import suggest
+
+                hint = suggest(name, names)
+                raise ValueError(
+                    f"unknown built-in style {name!r}"
+                    + (f"; {hint}" if hint else "")
+                    + f" (built-in styles: {', '.join(names)})"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StylizeParams:
+        if self.method == "optimise" and (self.model or self.checkpoint):
+            raise ValueError("`model` and `checkpoint` apply to method: feed-forward only")
+        if self.model and self.checkpoint:
+            raise ValueError("give at most one of `model` or `checkpoint`")
+        if self.content_layers == [] or self.style_layers == []:
+            raise ValueError("content_layers and style_layers need at least one layer each")
+        return self
