@@ -1,0 +1,54 @@
+"""Style transfer for the PyTorch backend: the ``stylize`` step and its optimisers.
+
+Registration only: nothing here imports torch (the step function and the optimisers are
+imported when a recipe runs them).
+"""
+
+from __future__ import annotations
+
+from artforge.api import StepType
+from artforge.schemas.style import StylizeParams
+
+STEPS = [
+    StepType(
+        name="stylize",
+        params=StylizeParams,
+        run="artforge_torch.style.step:run",
+        outputs=("images", "style", "model"),
+        description="Neural style transfer: optimise each image (Gatys et al. 2016) or train a "
+        "feed-forward network for the style (Johnson et al. 2016)",
+        backend="torch",
+        version="1",
+    )
+]
+
+MODELS = [
+    (
+        "style-transformer",
+        "johnson",
+        "artforge_torch.nets.transformer:TransformerNet",
+        "image-transformation network (residual blocks, instance norm), Johnson et al. 2016",
+    ),
+]
+
+STYLE_OPTIMISERS = [
+    (
+        "gatys",
+        "artforge_torch.style.gatys:GatysOptimiser",
+        "optimise the image: content, Gram-matrix style and TV losses, L-BFGS or Adam, "
+        "coarse-to-fine, colour preservation (Gatys et al. 2016)",
+    ),
+    (
+        "johnson",
+        "artforge_torch.style.feedforward:FeedForwardStyle",
+        "train a feed-forward transformation network for one style (Johnson et al. 2016)",
+    ),
+]
+
+TRAINERS = [
+    (
+        "fast-style",
+        "artforge_torch.style.feedforward:train_transformer",
+        "perceptual-loss training of a style transformation network (Johnson et al. 2016)",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Super-resolution for the PyTorch backend (imported only when a recipe runs it)."""

@@ -1,0 +1,238 @@
+"""Learned super-resolution for the ``super-resolve`` step: get a network (an earlier step's
+model, a checkpoint, training on an image set, or zero-shot training on each image), then
+upscale with tiled inference."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from artforge.api import StepError
+
+from ..style.util import (
+    describe_device,
+    load_safetensors,
+    resolve_device,
+    save_safetensors,
+    to_image,
+    to_tensor,
+)
+from .data import PairSampler, zero_shot_fathers
+from .tiled import tiled_forward
+from .train import train_sr
+
+MODEL_FILE = "sr.safetensors"
+ARCH_OF = {"espcn": "espcn", "srresnet": "srresnet", "srgan": "srresnet"}
+PAPERS = {
+    "espcn": "ESPCN (Shi et al. 2016)",
+    "srresnet": "SRResNet (Ledig et al. 2017)",
+    "srgan": "SRGAN (Ledig et al. 2017): SRResNet with an adversarial loss",
+}
+
+
+def build_net(arch: str, scale: int, config: dict[str, Any] | None = None) -> torch.nn.Module:
+    from ..nets.sr import ESPCN, SRResNet
+
+    cls = {"espcn": ESPCN, "srresnet": SRResNet}[arch]
+    return cls(scale=scale, **(config or {}))
+
+
+def upscale_tensor(
+    net: torch.nn.Module, img: np.ndarray, scale: int, tile: int | None, overlap: int, device
+) -> np.ndarray:
+    """One uint8 image through ``net`` (tiled), back to uint8."""
+    with torch.inference_mode():
+        x = to_tensor(img, device)
+        y = tiled_forward(net, x, scale, tile, overlap)
+        return to_image(y)
+
+
+class Upscaler:
+    def __init__(self, ctx, p):
+        self.ctx = ctx
+        self.p = p
+        self.device = resolve_device(ctx.device)
+        ctx.info["device"] = describe_device(self.device)
+        ctx.info["method"] = PAPERS[p.method]
+        self.arch = ARCH_OF[p.method]
+        self.model_artifact = None
+        self.net: torch.nn.Module | None = None
+        self._train_stats: dict[str, list] = {}
+        self.infer_seconds = 0.0
+        self.perceptual, self.perceptual_note = self._perceptual()
+        if p.model is not None:
+            art = ctx.model_input(p.model)
+            self.net = self._load(art.path, f"{p.model} ({art.path.name})")
+        elif p.checkpoint is not None:
+            path = ctx.resolve_path(p.checkpoint)
+            self.net = self._load(path, str(path))
+        elif p.train is not None:
+            self.net = self._train_on_set()
+
+    # -- model sources ---------------------------------------------------------------------
+    def _load(self, path: Path, what: str) -> torch.nn.Module:
+        tensors, meta = load_safetensors(path)
+        arch, scale = meta.get("arch"), meta.get("scale")
+        if arch != self.arch:
+            raise StepError(
+                f"{what} holds a {arch or 'non-artforge'} network; method {self.p.method} "
+                f"needs {self.arch}",
+                hint=f"set method to the one the model was trained with ({arch})" if arch else None,
+            )
+        if scale != self.p.scale:
+            raise StepError(
+                f"{what} was trained for x{scale}, but this step asks for x{self.p.scale}",
+                hint=f"set scale: {scale}, or train a model for x{self.p.scale}",
+            )
+        net = build_net(arch, scale, meta.get("config"))
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise StepError(f"{what} does not fit the {arch} network: {exc}") from None
+        self.ctx.info["model"] = f"{PAPERS.get(meta.get('method', arch), arch)} from {what}"
+        return net.to(self.device).eval()
+
+    def _train_on_set(self) -> torch.nn.Module:
+        ctx, p = self.ctx, self.p
+        train = ctx.images(p.train)
+        if len(train) == 0:
+            raise StepError(f"step '{ctx.step_id}': {p.train} holds no training images")
+        images = train.load_all()
+        sampler = PairSampler(
+            images,
+            p.scale,
+            p.patch_size,
+            ctx.seed,
+            **p.degradation.model_dump(),
+            what=f"training images {p.train}",
+        )
+        net = self._fit(sampler, ctx.seed, prefix="", progress_desc="training")
+        meta = self._meta(net, trained_on=f"{len(train)} images from {p.train}")
+        art = ctx.model_artifact("model", MODEL_FILE, **meta)
+        save_safetensors(art.path, net.state_dict(), meta)
+        self.model_artifact = art
+        ctx.info["model"] = f"{PAPERS[p.method]}, trained on {len(train)} images ({p.train})"
+        return net
+
+    def _fit(self, sampler, seed: int, prefix: str, progress_desc: str, state=True, record=True):
+        ctx, p = self.ctx, self.p
+        torch.manual_seed(seed)
+        net = build_net(self.arch, p.scale)
+        disc = None
+        if p.method == "srgan":
+            from ..nets.sr import SRDiscriminator
+
+            disc = SRDiscriminator()
+        progress = ctx.progress(p.steps, progress_desc)
+        res = train_sr(
+            net,
+            sampler,
+            steps=p.steps,
+            batch_size=p.batch_size,
+            lr=p.lr,
+            loss=p.loss,
+            device=self.device,
+            seed=seed,
+            record=ctx.record if record else None,
+            progress=progress,
+            max_seconds=p.max_minutes * 60 if p.max_minutes else None,
+            state_path=(ctx.work_dir / "sr_train.pt") if state else None,
+            discriminator=disc,
+            adversarial_weight=p.adversarial_weight,
+            pretrain_steps=int(p.steps * p.pretrain_fraction),
+            perceptual=self.perceptual,
+            perceptual_weight=p.perceptual_weight,
+            prefix=prefix,
+        )
+        progress.close()
+        key = f"{prefix}train" if prefix else "train"
+        self._train_stats.setdefault(key, []).append(res)
+        if res.stopped_early:
+            ctx.warn(
+                f"training stopped after {res.steps} of {p.steps} steps (max_minutes "
+                f"{p.max_minutes})"
+            )
+        return net.eval()
+
+    def _meta(self, net, **extra) -> dict[str, Any]:
+        p = self.p
+        return {
+            "arch": self.arch,
+            "method": p.method,
+            "scale": p.scale,
+            "config": getattr(net, "config", {}) or {},
+            "steps": p.steps,
+            "patch_size": p.patch_size,
+            "loss": p.loss,
+            "degradation": p.degradation.model_dump(),
+            "backend": "torch",
+            **extra,
+        }
+
+    def _perceptual(self):
+        p = self.p
+        if p.perceptual_weight <= 0:
+            return None, None
+        from ..style.loss_net import find_weights, perceptual_network
+
+        path = find_weights(self.ctx, p.vgg_weights)
+        if path is None:
+            self.ctx.warn(
+                "perceptual_weight is set but no VGG19 ImageNet weights were found (offline): "
+                "training uses the pixel loss alone; give vgg_weights: PATH to enable it"
+            )
+            return None, None
+        net = perceptual_network(path, self.device)
+        self.ctx.info["perceptual_loss"] = f"VGG19 conv5_4 features (ImageNet weights from {path})"
+        return net, str(path)
+
+    # -- inference -------------------------------------------------------------------------
+    def run(self, lows: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
+        p, ctx = self.p, self.ctx
+        results = []
+        if self.net is None:
+            ctx.info["training"] = (
+                "zero-shot (Shocher et al. 2018): a network per image, trained on the image "
+                "and smaller copies of it degraded by the same x"
+                f"{p.scale} bicubic downscaling"
+            )
+        for i, lo in enumerate(lows):
+            net = self.net
+            if net is None:
+                fathers, weights = zero_shot_fathers(
+                    lo, p.scale, min_size=max(2 * p.scale, min(lo.shape[:2]) // 2)
+                )
+                sampler = PairSampler(
+                    fathers,
+                    p.scale,
+                    p.patch_size,
+                    ctx.seed + i,
+                    weights=weights,
+                    **p.degradation.model_dump(),
+                    what=f"zero-shot image {names[i]}",
+                )
+                net = self._fit(
+                    sampler,
+                    ctx.seed + i,
+                    prefix="",
+                    progress_desc=f"zero-shot {names[i]}",
+                    state=False,
+                    record=i == 0,
+                )
+            t0 = time.perf_counter()
+            results.append(upscale_tensor(net, lo, p.scale, p.tile, p.tile_overlap, self.device))
+            self.infer_seconds += time.perf_counter() - t0
+        stats = [r for rs in self._train_stats.values() for r in rs]
+        if stats:
+            ctx.metrics["train_steps"] = int(np.mean([r.steps for r in stats]))
+            ctx.metrics["train_seconds"] = round(sum(r.seconds for r in stats), 2)
+            ctx.metrics["final_train_loss"] = round(
+                float(np.mean([r.final_loss for r in stats])), 5
+            )
+            if stats[0].resumed_from:
+                ctx.info["resumed_from_step"] = stats[0].resumed_from
+        return results

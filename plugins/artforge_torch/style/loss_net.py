@@ -1,0 +1,194 @@
+"""The loss network of style transfer: VGG19 with ImageNet weights when a weight file is
+found, else weight-free random multi-scale filters (Ustyuzhaninov et al. 2017), and the
+losses computed on its features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from artforge.api import StepError
+
+VGG_DESC = "VGG19 (ImageNet weights from {path})"
+RANDOM_DESC = (
+    "random multi-scale filters (Ustyuzhaninov et al. 2017), offline: no VGG19 weights found"
+)
+
+
+@dataclass
+class LossNetwork:
+    """A feature extractor and the layers the content and style losses read."""
+
+    net: torch.nn.Module  # forward(x) -> {layer name: features}
+    content_layers: list[str]
+    style_layers: list[str]
+    kind: str  # "vgg19" | "random"
+    description: str
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(x)
+
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            f = self.net(content)
+        return {k: f[k].detach() for k in self.content_layers}
+
+    def style_targets(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gram matrices of the style image (averaged over a batch of style images)."""
+        with torch.no_grad():
+            f = self.net(style)
+        return {k: gram(f[k]).mean(0, keepdim=True).detach() for k in self.style_layers}
+
+    def losses(
+        self,
+        x: torch.Tensor,
+        content_t: dict[str, torch.Tensor] | None,
+        style_t: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(content, style, total variation) losses of a batch ``x``."""
+        f = self.net(x)
+        lc = x.new_zeros(())
+        if content_t is not None:
+            lc = sum(content_loss(f[k], content_t[k]) for k in self.content_layers) / len(
+                self.content_layers
+            )
+        ls = sum(style_loss(f[k], style_t[k]) for k in self.style_layers) / len(self.style_layers)
+        return lc, ls, tv(x)
+
+
+# -- losses ------------------------------------------------------------------------------------
+# The Gram matrix and the TV loss are the shared definitions of artforge_torch.nets.losses.
+# The content and style terms are *relative* squared errors (each layer's error divided by
+# the mean square of its target), so a weight means the same with VGG19 and with the random
+# features, whose activations differ in scale by orders of magnitude; with fixed targets
+# this is Gatys et al.'s loss times a constant per layer.
+EPS = 1e-12
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    from ..nets.losses import gram_matrix
+
+    return gram_matrix(f)
+
+
+def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    target = target.expand_as(f)
+    return F.mse_loss(f, target) / (target.pow(2).mean() + EPS)
+
+
+def style_loss(f: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    g = gram(f)
+    target = target_gram.expand_as(g)
+    return F.mse_loss(g, target) / (target.pow(2).mean() + EPS)
+
+
+def tv(x: torch.Tensor) -> torch.Tensor:
+    from ..nets.losses import tv_loss
+
+    return tv_loss(x)
+
+
+# -- building -----------------------------------------------------------------------------------
+def find_weights(ctx, given: str | None) -> Path | None:
+    """The VGG19 weight file: ``given`` (relative to the recipe; must exist) or the cache."""
+    from ..nets.features import find_vgg19_weights
+
+    if given:
+        path = ctx.resolve_path(given)
+        if not path.is_file():
+            raise StepError(
+                f"VGG19 weight file not found: {path}",
+                hint="give a torchvision vgg19 state dict (.pth or .safetensors), or drop "
+                "vgg_weights to use the cache or the offline random features",
+            )
+        return path
+    found = find_vgg19_weights()
+    return Path(found) if found else None
+
+
+def build_loss_network(
+    ctx,
+    features: str,
+    vgg_weights: str | None,
+    content_layers: list[str] | None,
+    style_layers: list[str] | None,
+    device: torch.device,
+    seed: int,
+) -> LossNetwork:
+    """Choose and build the loss network; records the choice in ``ctx.info`` and the log."""
+    from ..nets import features as feat
+
+    path = None
+    if features in ("auto", "vgg19"):
+        path = find_weights(ctx, vgg_weights)
+        if path is None and features == "vgg19":
+            raise StepError(
+                "features: vgg19 needs VGG19 ImageNet weights, and none were found",
+                hint="give vgg_weights: PATH (torchvision's vgg19-dcbb9e9d.pth loads as it is), "
+                "put the file in the torch hub cache, or use features: random",
+            )
+    if path is not None:
+        c = list(content_layers or feat.DEFAULT_CONTENT_LAYERS)
+        s = list(style_layers or feat.DEFAULT_STYLE_LAYERS)
+        _check_layers(c + s, feat.VGG19_LAYERS, "VGG19")
+        net = feat.VGG19Features(layers=list(dict.fromkeys(c + s)))
+        feat.load_vgg19_weights(net, path)
+        kind, desc = "vgg19", VGG_DESC.format(path=path)
+    else:
+        net = feat.RandomMultiScaleFeatures(seed=seed)
+        c = list(content_layers or net.DEFAULT_CONTENT_LAYERS)
+        s = list(style_layers or net.DEFAULT_STYLE_LAYERS)
+        _check_layers(c + s, net.LAYERS, "the random multi-scale network")
+        kind, desc = "random", RANDOM_DESC
+    net = net.to(device).eval()
+    for q in net.parameters():
+        q.requires_grad_(False)
+    ctx.info["feature_network"] = desc
+    if kind == "random":
+        ctx.warn(
+            "no VGG19 ImageNet weights found: the losses use weight-free random multi-scale "
+            "filters (Ustyuzhaninov et al. 2017); give vgg_weights: PATH for the paper's network"
+        )
+    else:
+        ctx.log(f"  feature network: {desc}")
+    return LossNetwork(net, c, s, kind, desc)
+
+
+def perceptual_network(path: Path, device: torch.device) -> torch.nn.Module:
+    """VGG19 features at conv5_4 (SRGAN's "VGG54"), frozen, returning one tensor."""
+    from ..nets import features as feat
+
+    net = feat.VGG19Features(layers=["conv5_4"])
+    feat.load_vgg19_weights(net, path)
+    net = net.to(device).eval()
+    for q in net.parameters():
+        q.requires_grad_(False)
+
+    class _One(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)["conv5_4"]
+
+    return _One(net)
+
+
+def _check_layers(layers: list[str], known, what: str) -> None:
+    bad = [k for k in layers if k not in known]
+    if bad:
+        from artforge.errors import suggest
+
+        hint = suggest(bad[0], known)
+        raise StepError(
+            f"{what} has no layer {bad[0]!r}",
+            hint=hint or f"its layers: {', '.join(known)}",
+        )
