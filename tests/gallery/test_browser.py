@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -319,3 +321,19 @@ def test_gallery_build_reproduces_the_runner_pages(gallery, tmp_path):
         if f.is_file() and f.name != "cache.json":
             assert (copy / f.relative_to(src)).read_bytes() == f.read_bytes(), f
     assert (copy / "manifest.json").read_bytes() == manifest  # nothing ran
+
+
+def test_screenshot_tool(gallery, tmp_path):
+    """`python -m artforge.gallery.screenshot` (how the README screenshot is made)."""
+    _chromium_or_skip()
+    out = tmp_path / "shot.png"
+    cmd = [
+        sys.executable,
+        "-m",
+        "artforge.gallery.screenshot",
+        str(gallery / "browser-test"),
+        str(out),
+    ]
+    cmd += ["--width", "800", "--height", "600", "--step", "translate", "--chromium", CHROMIUM]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    assert Image.open(out).size == (800, 600)
