@@ -166,6 +166,7 @@ class _RunBuilder:
         self.outputs_of(s, rec)
         s.comparisons = self.comparisons_of(s, rec, params)
         s.metrics = M.metric_table(rec.get("metrics"))
+        s.breakdowns = M.breakdowns(rec.get("metrics"))
         self.plot_of(s, rec)
         self.zip_of(s, rec)
         ckpt = next((i.sha256 for i in s.inputs if i.sha256), None) or next(
@@ -286,6 +287,9 @@ class _RunBuilder:
                 caption += f" · {t.width}×{t.height}"
             if labels and i < len(labels):
                 caption += f" · label {labels[i]}"
+            scores = M.item_scores(rec.get("metrics"), stem)
+            if scores:
+                caption += f" · {scores}"
             pictures.append(
                 M.Picture(
                     src=shown[i],
@@ -314,17 +318,15 @@ class _RunBuilder:
         """Before/after pairs: an image input and an image output with the same file names."""
         outputs = {o.name: o for o in s.images if o.kind == "grid" and o.pictures}
         candidates: list[tuple[str, str]] = []  # (before ref, after output name)
-        hint = (rec.get("info") or {}).get("compare") if isinstance(rec.get("info"), dict) else None
-        if isinstance(hint, dict) and parse_ref(hint.get("before")) and hint.get("after"):
+        hint = rec["info"].get("compare")
+        hinted = isinstance(hint, dict) and parse_ref(hint.get("before")) and hint.get("after")
+        afters = [str(hint["after"])] if hinted else list(outputs)  # a hint names the result
+        auto = [(i.ref, name) for name in afters for i in s.inputs if i.kind == "images"]
+        if hinted:
             candidates.append((hint["before"], str(hint["after"])))
-        else:
-            image_inputs = [i for i in s.inputs if i.kind == "images"]
-            for name in outputs:
-                for i in image_inputs:
-                    candidates.append((i.ref, name))
-        found: list[tuple[int, M.Comparison]] = []
+        found: list[tuple[tuple[int, int], M.Comparison]] = []
         seen: set[tuple[str, str]] = set()
-        for ref, after_name in candidates:
+        for n, (ref, after_name) in enumerate(candidates + auto):
             if (ref, after_name) in seen or after_name not in outputs:
                 continue
             seen.add((ref, after_name))
@@ -346,9 +348,10 @@ class _RunBuilder:
                     )
             if pairs:
                 comp = M.Comparison(f"{bstep}.{bout}", f"{s.id}.{after_name}", pairs, total)
-                found.append((total, comp))
-        # The best-matching input first; at most two sliders per output (e.g. input and target).
-        found.sort(key=lambda t: -t[0])
+                found.append(((0, 0) if n < len(candidates) else (1, -total), comp))
+        # The plugin's hint first, then the best-matching inputs; at most two sliders per
+        # output (e.g. bicubic and the original for super-resolution, input and target).
+        found.sort(key=lambda t: t[0])
         per_output: dict[str, int] = {}
         result = []
         for _, comp in found:

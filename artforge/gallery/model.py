@@ -313,6 +313,7 @@ class StepView:
     files: list[FileOut] = field(default_factory=list)
     models: list[ModelOut] = field(default_factory=list)
     metrics: MetricTable | None = None
+    breakdowns: list[Breakdown] = field(default_factory=list)
     plot: str | None = None
     series_names: list[str] = field(default_factory=list)
     zip: str | None = None
@@ -327,12 +328,25 @@ class StepView:
 
 
 # -- metrics -------------------------------------------------------------------------------
+def is_breakdown(value: Any) -> bool:
+    """A per-item table: a mapping of names (images, classes) to mappings of numbers."""
+    return (
+        isinstance(value, dict)
+        and len(value) > 0
+        and all(isinstance(v, dict) and v for v in value.values())
+        and all(not isinstance(x, (dict, list)) for v in value.values() for x in v.values())
+    )
+
+
 def flatten(metrics: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as ``a.b`` keys; per-item breakdowns are left out (shown on their own)."""
     out: dict[str, Any] = {}
     if not isinstance(metrics, dict):
         return out
     for k, v in metrics.items():
         key = f"{prefix}{k}"
+        if is_breakdown(v):
+            continue
         if isinstance(v, dict):
             out.update(flatten(v, key + "."))
         else:
@@ -341,13 +355,52 @@ def flatten(metrics: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def split_baseline(key: str) -> tuple[str, str] | None:
-    """``bicubic_psnr`` -> ("bicubic", "psnr"); ``psnr_baseline`` -> ("baseline", "psnr")."""
+    """``bicubic_psnr`` -> ("bicubic", "psnr"); ``psnr_baseline`` -> ("baseline", "psnr");
+    ``val.bicubic_psnr`` -> ("bicubic", "val.psnr")."""
+    head, dot, last = key.rpartition(".")
     for word in BASELINE_WORDS:
-        if key.startswith(word + "_") and len(key) > len(word) + 1:
-            return word, key[len(word) + 1 :]
-        if key.endswith("_" + word) and len(key) > len(word) + 1:
-            return word, key[: -len(word) - 1]
+        if last.startswith(word + "_") and len(last) > len(word) + 1:
+            return word, head + dot + last[len(word) + 1 :]
+        if last.endswith("_" + word) and len(last) > len(word) + 1:
+            return word, head + dot + last[: -len(word) - 1]
     return None
+
+
+@dataclass
+class Breakdown:
+    """A per-item metrics table (e.g. ``metrics.per_image``): a row per item."""
+
+    key: str
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+def breakdowns(metrics: Any, limit: int = 200) -> list[Breakdown]:
+    found = []
+    if not isinstance(metrics, dict):
+        return found
+    for key, value in metrics.items():
+        if not is_breakdown(value):
+            continue
+        columns: list[str] = []
+        for row in value.values():
+            columns.extend(c for c in row if c not in columns)
+        rows = [
+            (str(name), [fmt_num(row.get(c)) for c in columns])
+            for name, row in list(value.items())[:limit]
+        ]
+        found.append(Breakdown(str(key), [metric_label(c) for c in columns], rows))
+    return found
+
+
+def item_scores(metrics: Any, name: str) -> str:
+    """ "y_psnr 28.1 · bicubic_y_psnr 26.4" for one image, from a per-image breakdown."""
+    if not isinstance(metrics, dict):
+        return ""
+    for value in metrics.values():
+        if is_breakdown(value) and isinstance(value.get(name), dict):
+            return " · ".join(f"{metric_label(k)} {fmt_num(v)}" for k, v in value[name].items())
+    return ""
 
 
 def direction(key: str) -> int:
@@ -360,7 +413,13 @@ def direction(key: str) -> int:
 
 
 def metric_label(key: str) -> str:
-    return PRETTY.get(key.lower(), key)
+    """A readable name: ``psnr`` -> "PSNR (dB)", ``bicubic_y_psnr`` -> "bicubic PSNR-Y (dB)"."""
+    if key.lower() in PRETTY:
+        return PRETTY[key.lower()]
+    split = split_baseline(key)
+    if split and split[1].lower() in PRETTY:
+        return f"{split[0]} {PRETTY[split[1].lower()]}"
+    return key
 
 
 def _num(v: Any) -> float | None:

@@ -427,3 +427,63 @@ def test_any_text_from_records_is_rendered_as_text(run):
             assert s.strip() in joined or not s.strip()
 
     check()
+
+
+def test_super_resolution_step(run):
+    """A super-resolve record as the torch plugin writes it: a compare hint to its own bicubic
+    output, Y-channel scores with bicubic baselines and a per-image breakdown."""
+    names = [f"scene{i:05d}" for i in range(3)]
+    rng = np.random.default_rng(1)
+    for out, size in (("images", 64), ("bicubic", 64), ("lowres", 16)):
+        (run / "steps/sr" / out).mkdir(parents=True)
+        for n in names:
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(img).save(run / "steps/sr" / out / f"{n}.png")
+    per_image = {n: {"y_psnr": 30.0 + i, "bicubic_y_psnr": 28.0 + i} for i, n in enumerate(names)}
+    record = json.loads((run / "steps/translate/record.json").read_text())
+    record.update(
+        id="sr",
+        uses="super-resolve",
+        params={"images": "${scenes.holdout_day}", "scale": 4, "method": "espcn"},
+        outputs={
+            out: {"kind": "images", "path": out, "files": [f"{n}.png" for n in names]}
+            for out in ("images", "bicubic", "lowres")
+        },
+        metrics={
+            "scale": 4,
+            "y_psnr": 31.0,
+            "bicubic_y_psnr": 29.0,
+            "y_ssim": 0.9,
+            "bicubic_y_ssim": 0.85,
+            "per_image": per_image,
+        },
+        info={"compare": {"before": "${sr.bicubic}", "after": "images"}},
+        series={},
+        warnings=[],
+    )
+    (run / "steps/sr/record.json").write_text(json.dumps(record))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["steps"].append(
+        {
+            **manifest["steps"][2],
+            "id": "sr",
+            "uses": "super-resolve",
+            "record": "steps/sr/record.json",
+        }
+    )
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    html = build_gallery(run).read_text()
+    section = html[html.index('id="step-sr"') :]
+    page = Page(section)
+    befores = [a["src"] for a in page.all("img") if "cmp-before" in a.get("class", "")]
+    assert befores == ["steps/sr/bicubic/scene00000.png", "steps/scenes/holdout_day/scene00000.png"]
+    text = " ".join(page.text)
+    assert "PSNR-Y (dB)" in text and "+2 vs bicubic" in text and "SSIM-Y" in text
+    assert "per_image (3)" in text  # the breakdown, collapsible
+    assert "per_image.scene00000" not in section  # not flattened into the main table
+    captions = [
+        a["data-caption"]
+        for a in page.all("a")
+        if a.get("data-caption", "").startswith("sr · images")
+    ]
+    assert "PSNR-Y (dB) 31 · bicubic PSNR-Y (dB) 29" in captions[1]
