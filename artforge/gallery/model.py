@@ -532,6 +532,15 @@ class RunView:
     def image_count(self) -> int:
         return sum(s.image_count for s in self.steps)
 
+    @property
+    def step_summary(self) -> str:
+        """What this run did with its steps, e.g. "3 (1 ran, 2 reused)"."""
+        counts: dict[str, int] = {}
+        for s in self.steps:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        detail = ", ".join(f"{n} {status}" for status, n in counts.items())
+        return f"{len(self.steps)} ({detail})" if len(counts) > 1 else str(len(self.steps))
+
 
 def reproduce_command(manifest: dict) -> str:
     """The command that reproduces the run (the recorded one, plus --set overrides it lacks)."""
