@@ -1,0 +1,162 @@
+"""Parameters of ``train-gan``, ``translate`` and ``sample``, shared by the backends.
+
+``train-gan`` trains one of the GAN models below; every key has the paper's default:
+
+- ``pix2pix`` (Isola et al. 2017): paired translation ``source`` -> ``target`` (two image
+  sets whose file names pair up, or ``folder`` in the aligned A|B format). U-Net generator,
+  70x70 PatchGAN, GAN loss + lambda_l1 * L1, Adam(2e-4, beta1 0.5).
+- ``dcgan`` / ``cdcgan`` (Radford et al. 2015; class-conditional with a projection
+  discriminator): images from noise, ``data`` (labelled for cdcgan).
+- ``cyclegan`` (Zhu et al. 2017): unpaired translation between ``source`` (domain A) and
+  ``target`` (domain B).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from artforge.params import InputRef, Params
+
+GAN_MODELS = ("pix2pix", "dcgan", "cdcgan", "cyclegan")
+GanModel = Literal["pix2pix", "dcgan", "cdcgan", "cyclegan"]
+
+
+class TrainGanParams(Params):
+    model: GanModel = Field("pix2pix", description="pix2pix, dcgan, cdcgan or cyclegan")
+    # -- data -----------------------------------------------------------------------------
+    source: InputRef | None = Field(
+        None, description="pix2pix: input images (A); cyclegan: domain A"
+    )
+    target: InputRef | None = Field(
+        None,
+        description="pix2pix: output images (B), paired with source by file name; cyclegan: domain B",
+    )
+    data: InputRef | None = Field(None, description="dcgan/cdcgan: the training images (labelled for cdcgan)")
+    folder: str | None = Field(
+        None,
+        description="instead of source/target: a folder of aligned A|B images side by side, or "
+        "with sub-folders A/ and B/ of matching file names (relative to the recipe)",
+    )
+    direction: Literal["AtoB", "BtoA"] = Field("AtoB", description="which side of `folder` is the input")
+    image_size: int = Field(256, description="training resolution, a power of two (16 to 1024)")
+    load_size: int | None = Field(
+        None,
+        description="resize to this before a random image_size crop (default: image_size * 286/256 "
+        "when jitter is on)",
+    )
+    jitter: bool = Field(True, description="random resize-and-crop jitter (the paper's augmentation)")
+    flip: bool = Field(True, description="random horizontal flips")
+    # -- schedule -------------------------------------------------------------------------
+    batch_size: int = Field(1, ge=1, le=4096, description="images per iteration (pix2pix: 1)")
+    epochs: int = Field(100, ge=1, le=100_000, description="epochs at the initial learning rate")
+    decay_epochs: int = Field(
+        0, ge=0, le=100_000, description="further epochs with the learning rate decaying linearly to 0"
+    )
+    iterations: int | None = Field(
+        None, ge=1, description="stop after this many iterations instead (overrides epochs)"
+    )
+    # -- losses and optimiser -------------------------------------------------------------
+    loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = Field(
+        "vanilla", description="adversarial loss (cyclegan: lsgan is the paper's)"
+    )
+    lambda_l1: float = Field(100.0, ge=0, description="pix2pix: weight of the L1 loss")
+    lambda_cycle: float = Field(10.0, ge=0, description="cyclegan: weight of the cycle-consistency loss")
+    lambda_identity: float = Field(
+        0.5, ge=0, description="cyclegan: weight of the identity loss, relative to lambda_cycle"
+    )
+    gp_weight: float = Field(10.0, ge=0, description="wgan-gp: gradient-penalty weight")
+    n_critic: int = Field(1, ge=1, le=20, description="discriminator steps per generator step (wgan-gp: 5)")
+    lr_g: float = Field(2e-4, gt=0, le=1, description="generator learning rate (Adam)")
+    lr_d: float = Field(2e-4, gt=0, le=1, description="discriminator learning rate (Adam)")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
+    # -- networks -------------------------------------------------------------------------
+    ngf: int = Field(64, ge=4, le=512, description="generator width (filters in the first layer)")
+    ndf: int = Field(64, ge=4, le=512, description="discriminator width")
+    n_layers_d: int = Field(3, ge=1, le=6, description="PatchGAN depth (3: 70x70 patches)")
+    norm: Literal["batch", "instance", "none"] = Field("batch", description="normalisation layers")
+    dropout: bool = Field(True, description="pix2pix: dropout 0.5 in the U-Net decoder")
+    spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
+    n_blocks: int = Field(9, ge=1, le=32, description="cyclegan: residual blocks (6 or 9)")
+    pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
+    nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")
+    ema: float | None = Field(
+        None, ge=0.0, lt=1.0, description="keep an exponential moving average of G (e.g. 0.999)"
+    )
+    # -- reliability ----------------------------------------------------------------------
+    checkpoint_every: int = Field(1, ge=1, description="write a full-state checkpoint every N epochs")
+    samples_every: int = Field(1, ge=1, description="record a fixed-input sample grid every N epochs")
+    on_divergence: Literal["stop", "rollback"] = Field(
+        "stop",
+        description="stop: fail with a clear message; rollback: reload the last good checkpoint "
+        "with lower learning rates",
+    )
+    collapse_patience: int = Field(
+        200, ge=1, description="iterations with D loss below collapse_threshold that count as collapse"
+    )
+    collapse_threshold: float = Field(1e-4, ge=0, description="D loss under this counts as collapsed")
+    rollback_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor on rollback")
+    max_rollbacks: int = Field(3, ge=0, le=100, description="give up after this many rollbacks")
+    # -- performance ----------------------------------------------------------------------
+    amp: Literal["auto", "bf16", "fp16", "off"] = Field(
+        "auto", description="mixed precision on CUDA (auto: bf16 where supported, else fp16 + scaler)"
+    )
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA")
+    compile: bool = Field(False, description="torch.compile the networks (CUDA)")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainGanParams:
+        s = self.image_size
+        if s & (s - 1) or not 16 <= s <= 1024:
+            raise ValueError(f"image_size must be a power of two from 16 to 1024, got {s}")
+        if self.model == "pix2pix":
+            if self.folder is None and (self.source is None or self.target is None):
+                raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
+        if self.model == "cyclegan" and (self.source is None or self.target is None):
+            raise ValueError("cyclegan needs `source` (domain A) and `target` (domain B)")
+        if self.model in ("dcgan", "cdcgan"):
+            if self.data is None and self.folder is None:
+                raise ValueError(f"{self.model} needs `data` (an image set) or a `folder`")
+            if s not in (32, 64, 128):
+                raise ValueError(f"{self.model} supports image_size 32, 64 or 128, got {s}")
+        if self.load_size is not None and self.load_size < s:
+            raise ValueError(f"load_size ({self.load_size}) must be at least image_size ({s})")
+        return self
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.decay_epochs
+
+
+class TranslateParams(Params):
+    model: InputRef = Field(description="a trained generator (`${train.generator}`)")
+    images: InputRef = Field(description="images to translate, any size")
+    direction: Literal["AtoB", "BtoA"] = Field("AtoB", description="cyclegan: which generator to apply")
+    tile: int | None = Field(
+        None,
+        ge=16,
+        description="translate in overlapping tiles of this size (default: whole images up to "
+        "1024 px, tiles beyond)",
+    )
+    overlap: int = Field(32, ge=0, description="tile overlap in pixels (blended)")
+    batch_size: int = Field(8, ge=1, le=1024, description="images per forward pass")
+    use_ema: bool = Field(True, description="use the EMA generator when the model has one")
+    target: InputRef | None = Field(
+        None, description="ground truth paired by file name: PSNR/SSIM are recorded against it"
+    )
+    baseline_source: InputRef | None = Field(
+        None,
+        description="training inputs for the per-channel affine colour baseline (fitted by least "
+        "squares from baseline_source to baseline_target)",
+    )
+    baseline_target: InputRef | None = Field(None, description="training targets for the baseline")
+
+    @model_validator(mode="after")
+    def _check(self) -> TranslateParams:
+        if (self.baseline_source is None) != (self.baseline_target is None):
+            raise ValueError("give both baseline_source and baseline_target, or neither")
+        if self.baseline_source is not None and self.target is None:
+            raise ValueError("the colour baseline is scored against `target`: give it too")
+        return self
