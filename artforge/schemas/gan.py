@@ -111,6 +111,11 @@ class TrainGanParams(Params):
         s = self.image_size
         if s & (s - 1) or not 16 <= s <= 1024:
             raise ValueError(f"image_size must be a power of two from 16 to 1024, got {s}")
+        if self.model in ("pix2pix", "cyclegan") and s < 2 ** (self.n_layers_d + 2):
+            raise ValueError(
+                f"a PatchGAN with n_layers_d={self.n_layers_d} needs image_size >= "
+                f"{2 ** (self.n_layers_d + 2)}; got {s} (lower n_layers_d or raise image_size)"
+            )
         if self.model == "pix2pix":
             if self.folder is None and (self.source is None or self.target is None):
                 raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
