@@ -1,0 +1,100 @@
+"""CycleGAN generator: the residual network of Johnson et al. 2016 as used by CycleGAN.
+
+Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
+Adversarial Networks", ICCV 2017 (architecture as in the reference pytorch-CycleGAN-and-pix2pix
+code: c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3). The discriminator is the
+70 x 70 PatchGAN of pix2pix, unconditional: ``PatchDiscriminator(in_channels=3)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import norm_layer
+from .pix2pix import PatchDiscriminator
+
+__all__ = ["PatchDiscriminator", "ResnetBlock", "ResnetGenerator"]
+
+
+class ResnetBlock(nn.Module):
+    """x + [reflect-pad, conv3x3, norm, ReLU, (dropout), reflect-pad, conv3x3, norm](x)."""
+
+    def __init__(self, channels: int, norm: str = "instance", dropout: bool = False):
+        super().__init__()
+        use_bias = norm != "batch"
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=use_bias),
+            norm_layer(norm, channels),
+            nn.ReLU(True),
+        ]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=use_bias),
+            norm_layer(norm, channels),
+        ]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Images (N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1].
+
+    Reflection padding, two stride-2 downsamplings, ``n_blocks`` residual blocks (the paper
+    uses 6 at 128 x 128 and 9 at 256 x 256), two transposed-conv upsamplings and a Tanh.
+    H and W must be multiples of 4.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        dropout: bool = False,
+    ):
+        super().__init__()
+        use_bias = norm != "batch"
+        # c7s1-64: state size ngf x H x W
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, 7, bias=use_bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(True),
+        ]
+        # d128, d256: state size (ngf*4) x H/4 x W/4
+        for mult in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
+                norm_layer(norm, ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        # R256 x n_blocks
+        layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
+        # u128, u64: state size ngf x H x W
+        for mult in (4, 2):
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult,
+                    ngf * mult // 2,
+                    3,
+                    stride=2,
+                    padding=1,
+                    output_padding=1,
+                    bias=use_bias,
+                ),
+                norm_layer(norm, ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        # c7s1-3
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
