@@ -9,12 +9,13 @@ default of ``recipes/night_to_day.yaml`` (read from the recipe, so the figure fo
 How it is measured. The plugin runs through ``Pix2PixTrainer.fit()`` exactly as the
 ``train-gan`` step does (paired uint8 data, resize-crop jitter and flips per batch,
 divergence guard, curves, progress). Its ``train_step`` is wrapped: after every ``chunk``
-plugin iterations the wrapper runs ``chunk`` iterations of the plain reference loop, so
-both are measured in alternation, seconds apart, and a neighbour's load on a shared CPU
-hits both alike. A plugin iteration is timed from the moment the previous one returned
-to the loop (so the loop's own work between steps counts) to the end of its ``train_step``.
-End-of-epoch work (sample grid, checkpoint) falls outside the window: the run is shorter
-than an epoch; the checkpoint write is timed on its own and printed as a separate row.
+plugin iterations (default 1) the wrapper runs ``chunk`` iterations of the plain reference
+loop, so the two alternate step by step and a neighbour's load on a shared CPU hits both
+alike; the figures are medians over the rounds. A plugin iteration is timed from the moment
+the previous one returned to the loop (so the loop's own work between steps counts) to
+the end of its ``train_step``. End-of-epoch work (sample grid, checkpoint) falls outside
+the window: the run is shorter than an epoch; the checkpoint write is timed on its own and
+printed as a separate row.
 
 Acceptance: the plugin's overhead over the plain loop (1 - ratio) stays under 10 %.
 """
@@ -87,10 +88,9 @@ def _pairs(n: int, size: int, seed: int = 0):
 
 
 def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict], dict]:
+    from artforge.schemas.gan import TrainGanParams
     from artforge_torch.data import PairedData
     from artforge_torch.pix2pix import Pix2PixTrainer
-
-    from artforge.schemas.gan import TrainGanParams
 
     size, bs = cfg["image_size"], cfg["batch_size"]
     iterations = warmup + rounds * chunk
@@ -152,6 +152,8 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
     plugin_rounds = [sum(plugin_times[i : i + chunk]) for i in range(0, len(plugin_times), chunk)]
     plugin_rate = chunk / statistics.median(plugin_rounds)
     ref_rate = chunk / statistics.median(ref_rounds)
+    spread = [p / r for p, r in zip(plugin_rounds, ref_rounds)]  # per-round time ratios
+    q = statistics.quantiles(spread, n=4) if len(spread) >= 4 else [min(spread), 0, max(spread)]
     label = f"{size}x{size}, batch {bs}, ngf {cfg['ngf']}"
     rows = [
         {
@@ -160,8 +162,9 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
             "unit": "it/s",
             "reference": ref_rate,
             "ratio": plugin_rate / ref_rate,
-            "note": f"overhead {100 * (1 - plugin_rate / ref_rate):+.1f}%; reference: plain loop "
-            f"(median of {len(plugin_rounds)} alternating rounds of {chunk})",
+            "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
+            f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
+            f"{len(plugin_rounds)} alternating rounds of {chunk}",
         },
         {
             "name": f"checkpoint write, {label}",
@@ -177,10 +180,11 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
-    ap.add_argument("--chunk", type=int, default=None, help="iterations per round")
+    ap.add_argument("--chunk", type=int, default=None, help="iterations per round (default 1)")
     ap.add_argument("--only", choices=("paper", "recipe"), help="measure one configuration")
     args = ap.parse_args()
     import torch
+
     from artforge_torch.training.device import configure_threads
 
     configure_threads()
@@ -199,11 +203,13 @@ def main() -> None:
     rows = []
     for name, cfg in configs:
         big = cfg["image_size"] >= 256 and not cuda
-        rounds = args.rounds or (3 if args.quick or big else 5)
-        chunk = args.chunk or (2 if big else (5 if args.quick else 10))
         if cuda:
-            chunk = args.chunk or 50
-        r, desc = measure(cfg, rounds, chunk, warmup=2 if big else 5)
+            rounds = args.rounds or (50 if args.quick else 200)
+        elif big:
+            rounds = args.rounds or (4 if args.quick else 8)
+        else:
+            rounds = args.rounds or (10 if args.quick else 30)
+        r, desc = measure(cfg, rounds, args.chunk or 1, warmup=2 if big else 5)
         for row in r:
             row["name"] = f"[{name}] " + row["name"]
         rows += r

@@ -82,11 +82,11 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, reci
 def test_linear_decay_schedule(tmp_path):
     """Constant for `epochs`, then linearly to zero over `decay_epochs` (pix2pix's 'linear')."""
     import numpy as np
-    from artforge_torch.data import PairedData
-    from artforge_torch.pix2pix import Pix2PixTrainer
 
     from artforge.context import StepContext
     from artforge.schemas.gan import TrainGanParams
+    from artforge_torch.data import PairedData
+    from artforge_torch.pix2pix import Pix2PixTrainer
 
     for d in ("step", "work", "run"):
         (tmp_path / d).mkdir()
