@@ -1,44 +1,56 @@
-"""Synthetic scene throughput: night/day pairs per second on one core.
+"""Synthetic scene throughput: night/day pairs per second on one CPU core.
 
-    python bench/bench_scenes.py
+    python bench/bench_scenes.py [--quick] [--json PATH]
 
-Reference in the same run: PNG-encoding the same pairs (what the step also pays to store them).
+The renderer is numpy only, so the device is always the CPU; the process pins itself to one
+core and BLAS to one thread. Reference in the same run: PNG-encoding the same pairs (what the
+``synthetic-scenes`` step also pays to store them); ratio = render rate / encode rate.
 """
 
 from __future__ import annotations
 
-import io
-import time
+import os
 
-from common import parser, report
-from PIL import Image
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported
+
+import io  # noqa: E402
+
+from common import parser, report, timeit  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from artforge.scenes import render_pairs
 
+    repeat = 3 if args.quick else 5
     rows = []
-    for size, count in ((64, 100 if args.quick else 400), (256, 10 if args.quick else 40)):
-        list(render_pairs(0, 5, size))  # warm-up
-        t0 = time.perf_counter()
+    for size, count in ((64, 50 if args.quick else 200), (256, 5 if args.quick else 20)):
         pairs = [(n, d) for _, n, d in render_pairs(1, count, size)]
-        render = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for n, d in pairs:
-            for img in (n, d):
-                Image.fromarray(img).save(io.BytesIO(), format="PNG", compress_level=4)
-        encode = time.perf_counter() - t0
+
+        def encode(pairs=pairs):
+            for n, d in pairs:
+                for img in (n, d):
+                    Image.fromarray(img).save(io.BytesIO(), format="PNG", compress_level=4)
+
+        t_render = timeit(
+            lambda size=size, count=count: list(render_pairs(1, count, size)), repeat=repeat
+        )
+        t_encode = timeit(encode, warmup=1, repeat=repeat)
         rows.append(
             {
                 "name": f"render pairs {size}x{size}",
-                "value": count / render,
+                "value": count / t_render,
                 "unit": "pairs/s",
-                "reference": count / encode,
-                "ratio": encode / render,
-                "note": "reference: PNG-encoding the same pairs",
+                "reference": count / t_encode,
+                "ratio": t_encode / t_render,
+                "note": "cpu, 1 core; reference: PNG-encoding the same pairs",
             }
         )
+    print(f"device: cpu (numpy, one core: pid {os.getpid()} pinned, BLAS 1 thread)")
     report("Synthetic scenes (numpy, one core)", rows, args.json)
 
 
