@@ -8,6 +8,7 @@ safetensors.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -80,7 +81,10 @@ def export_safetensors(path: Path, module: torch.nn.Module, metadata: dict[str, 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata or {})
+        # one key: safetensors writes a metadata map in random order, which would make the
+        # file's bytes (and its sha256) differ between identical runs
+        packed = {"artforge": json.dumps(metadata, sort_keys=True)} if metadata else None
+        save_file(tensors, tmp, metadata=packed)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
