@@ -127,3 +127,66 @@ def test_linear_decay_schedule(tmp_path):
             s.step()
     assert lrs[:3] == [1e-3] * 3
     assert lrs[3:] == pytest.approx([1e-3 * 3 / 4, 1e-3 * 2 / 4, 1e-3 * 1 / 4])
+
+
+def _trainer(root, **kw):
+    import numpy as np
+
+    from artforge.context import StepContext
+    from artforge.schemas.gan import TrainGanParams
+    from artforge_torch.data import PairedData
+    from artforge_torch.pix2pix import Pix2PixTrainer
+
+    for d in ("step", "work", "run"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    ctx = StepContext(
+        "t",
+        "train-gan",
+        5,
+        "torch",
+        "cpu",
+        root / "step",
+        root / "work",
+        root / "run",
+        root,
+        lambda r: None,
+        log=lambda m: None,
+        quiet=True,
+    )
+    base = dict(
+        source="${a.b}",
+        target="${a.c}",
+        image_size=16,
+        batch_size=2,
+        epochs=3,
+        ngf=4,
+        ndf=4,
+        n_layers_d=1,
+    )
+    base.update(kw)
+    rng = np.random.default_rng(0)
+    a = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(6)]
+    trainer = Pix2PixTrainer(ctx, TrainGanParams(**base), PairedData(a, a[::-1], 16, 18, flip=True))
+    trainer.curve_points = 4  # 9 iterations: a curve point every 2 iterations and at epoch ends
+    return trainer
+
+
+def test_averaged_curves_do_not_depend_on_where_a_run_resumed(tmp_path, monkeypatch):
+    full = _trainer(tmp_path / "full")
+    full.fit()
+    cut = _trainer(tmp_path / "cut")
+    real = cut.train_step
+
+    def step(batch):
+        if cut.iteration == 7:  # the middle of epoch 3 (3 iterations per epoch)
+            raise KeyboardInterrupt
+        return real(batch)
+
+    monkeypatch.setattr(cut, "train_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    resumed = _trainer(tmp_path / "cut")
+    resumed.fit()
+    assert resumed.iteration == full.iteration == 9
+    assert [x for x, _ in full.series["loss_G"]] == [2, 3, 5, 6, 8, 9]
+    assert resumed.series == full.series

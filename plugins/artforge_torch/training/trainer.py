@@ -63,6 +63,7 @@ class GANTrainer:
     """Base class of the GAN trainers (see the package docstring for the extension points)."""
 
     checkpoint_name = "checkpoint.pt"
+    curve_points = 400  # about this many points per loss curve (iterations are averaged)
 
     def __init__(self, ctx: Any, params: Any, data: Any):
         self.ctx = ctx
@@ -180,7 +181,7 @@ class GANTrainer:
         ctx.info.update(self.rt.describe())
         total = self.total_epochs
         per_epoch = self.data.batches_per_epoch(p.batch_size)
-        log_every = max(1, (total * per_epoch) // 400)
+        log_every = max(1, (total * per_epoch) // self.curve_points)
         progress = ctx.progress(total * per_epoch, "training")
         progress.update(self.epoch * per_epoch)
         acc: dict[str, float] = {}
@@ -212,6 +213,10 @@ class GANTrainer:
                 self._on_divergence(diverged)
                 acc, n_acc = {}, 0
                 continue
+            if n_acc:  # close the epoch's last point: curves must not depend on where a run resumed
+                for k, v in acc.items():
+                    self.series.setdefault(k, []).append([float(self.iteration), v / n_acc])
+                acc, n_acc = {}, 0
             for s in self.scheds.values():
                 s.step()
             self.epoch += 1
