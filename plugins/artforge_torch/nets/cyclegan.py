@@ -3,7 +3,8 @@
 Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
 Adversarial Networks", ICCV 2017 (architecture as in the reference pytorch-CycleGAN-and-pix2pix
 code: c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3). The discriminator is the
-70 x 70 PatchGAN of pix2pix, unconditional: ``PatchDiscriminator(in_channels=3)``.
+70 x 70 PatchGAN of pix2pix, unconditional: ``PatchDiscriminator(in_channels=3)``. The
+discriminators see generated images through an ``ImagePool`` of 50 earlier ones.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torch import nn
 from .layers import norm_layer
 from .pix2pix import PatchDiscriminator
 
-__all__ = ["PatchDiscriminator", "ResnetBlock", "ResnetGenerator"]
+__all__ = ["ImagePool", "PatchDiscriminator", "ResnetBlock", "ResnetGenerator"]
 
 
 class ResnetBlock(nn.Module):
@@ -98,3 +99,57 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class ImagePool:
+    """A history of generated images for the discriminator updates.
+
+    Shrivastava et al., "Learning from Simulated and Unsupervised Images through
+    Adversarial Training", CVPR 2017, as used by CycleGAN (``size=50``, the ``ImagePool``
+    of the reference code): while the pool fills, each image is stored and returned as it
+    is; once it holds ``size`` images, each new image is, with probability 0.5, swapped
+    with a random stored one (the older image is returned, the new one kept), else returned
+    as it is. Images are stored detached. ``size=0`` disables the pool.
+
+    The random draws come from ``generator`` (a CPU ``torch.Generator``; the global RNG
+    when None), so a seeded generator makes the sequence of batches deterministic.
+    ``state_dict``/``load_state_dict`` save and restore the stored images.
+    """
+
+    def __init__(self, size: int = 50, generator: torch.Generator | None = None):
+        if size < 0:
+            raise ValueError(f"ImagePool size must be >= 0, got {size}")
+        self.size = size
+        self.generator = generator
+        self.images: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def query(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(N, C, H, W) new images -> (N, C, H, W), each new or an older stored one."""
+        if self.size == 0:
+            return images
+        g = generator if generator is not None else self.generator
+        out = []
+        for image in images.detach():
+            image = image.clone()
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif float(torch.rand((), generator=g)) < 0.5:
+                i = int(torch.randint(self.size, (), generator=g))
+                out.append(self.images[i])
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    __call__ = query
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "images": list(self.images)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.size = int(state["size"])
+        self.images = list(state["images"])[: self.size]
