@@ -14,7 +14,6 @@ and return ``{layer name: activation}`` from ``forward(x, layers)``.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -73,6 +72,7 @@ class VGG19Features(nn.Module):
     Inputs are (N, 3, H, W) in [0, 1]; the ImageNet normalisation happens inside.
     """
 
+    name = "VGG19 (Simonyan & Zisserman 2015), ImageNet weights"
     DEFAULT_CONTENT_LAYERS = DEFAULT_CONTENT_LAYERS
     DEFAULT_STYLE_LAYERS = DEFAULT_STYLE_LAYERS
     LAYERS = VGG19_LAYERS
@@ -119,6 +119,11 @@ def _check_names(layers, known) -> None:
         raise KeyError(f"unknown layer {bad[0]!r}; known: {', '.join(known)}")
 
 
+class VGG19WeightsError(ValueError, RuntimeError):
+    """A file that is not a VGG19 (features) state dict. A ``ValueError``; also a
+    ``RuntimeError``, what ``load_state_dict`` raises, for callers that catch that."""
+
+
 def load_vgg19_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load VGG19 ImageNet weights from ``path`` into ``model`` (a ``VGG19Features`` or
     its ``features`` Sequential) and return ``model``.
@@ -126,18 +131,25 @@ def load_vgg19_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     Accepts a full torchvision ``vgg19`` state dict (the ``classifier.*`` entries are
     dropped) or a features-only one, with or without the ``features.`` prefix; a
     ``.safetensors`` file or a ``torch.save`` file (read with ``weights_only=True``).
+    Raises ``ValueError`` (``VGG19WeightsError``) naming the file and the first missing,
+    unexpected or wrongly shaped key when the file does not fit.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-            sd = sd["state_dict"]
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable, not a tensor file, unsafe pickle, ...
+        raise VGG19WeightsError(
+            f"cannot read VGG19 weights from {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
     if not isinstance(sd, dict):
-        raise ValueError(f"{path} does not hold a state dict")
+        raise VGG19WeightsError(f"{path} does not hold a state dict (got {type(sd).__name__})")
     feats: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         key = key.removeprefix("module.")
@@ -145,6 +157,27 @@ def load_vgg19_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
             continue
         feats[key.removeprefix("features.")] = value
     target = model.features if hasattr(model, "features") else model
+    expected = target.state_dict()
+    missing = [k for k in expected if k not in feats]
+    unexpected = [k for k in feats if k not in expected]
+    problem = None
+    if missing:
+        problem = f"missing key 'features.{missing[0]}' ({len(missing)} missing)"
+    elif unexpected:
+        problem = f"unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected)"
+    else:
+        for k, v in expected.items():
+            got = getattr(feats[k], "shape", None)
+            if got != v.shape:
+                problem = (
+                    f"key 'features.{k}' has shape {tuple(got or ())}, expected {tuple(v.shape)}"
+                )
+                break
+    if problem:
+        raise VGG19WeightsError(
+            f"{path} is not a torchvision VGG19 state dict: {problem}; expected the keys "
+            "features.N.weight/bias of torchvision's vgg19 (e.g. vgg19-dcbbb9e9.pth)"
+        )
     target.load_state_dict(feats, strict=True)
     return model
 
@@ -167,23 +200,31 @@ DEFAULT_SCALES = (3, 5, 7, 11, 15, 23, 37, 55)
 class RandomMultiScaleFeatures(nn.Module):
     """One layer of random convolutional filters at several scales, each followed by a ReLU.
 
-    Ustyuzhaninov et al. 2017 synthesise textures nearly as well as VGG19 with a single
-    layer of random multi-scale filters (3 ... 55 pixels, stride 1) and Gram-matrix losses.
-    Here each scale has ``filters`` random filters (N(0, 1/fan_in), fixed by ``seed``,
-    stored as buffers: nothing to train or download; the paper has 128). For speed, a
-    filter larger than ``max_kernel`` runs on an average-pooled copy of the image (by 2, 4
-    or 8) with a proportionally smaller kernel: about the same spatial extent, a fraction of
-    the cost, and an output at that lower resolution (a Gram matrix does not care). With
-    the defaults: 3, 5, 7 at full size; 11 as 5 at 1/2; 15, 23 as 3, 5 at 1/4; 37, 55 as
-    5, 7 at 1/8. Borders are replicate-padded, so any image size works.
+    Ustyuzhaninov, Brendel, Gatys, Bethge, "What does it take to generate natural
+    textures?", ICLR 2017: a single layer of random multi-scale filters (3 ... 55 pixels,
+    stride 1, ReLU) with Gram-matrix losses synthesises textures nearly as well as VGG19.
+    Here each scale has ``filters`` random filters (the paper has 128), drawn from N(0, 1)
+    with a generator seeded by ``seed``, then made zero-mean and unit-norm per filter (as in
+    the paper); they are buffers, so there is nothing to train or download and the module
+    has no parameters.
 
-    Layer names are ``scale_K`` for each scale K. Style uses all of them; content defaults
-    to ``scale_7`` and ``scale_11`` (fine enough to hold the layout, coarse enough to leave
-    the texture free; with other ``scales``, the two middle ones).
+    For speed on CPU, a filter larger than ``max_kernel`` runs on an average-pooled copy of
+    the image (by 2, 4 or 8) with a proportionally smaller kernel: about the same spatial
+    extent at a fraction of the cost, with the output at that lower resolution (a Gram
+    matrix does not care). With the defaults: 3, 5, 7 at full size; 11 as 5 at 1/2; 15, 23
+    as 3, 5 at 1/4; 37, 55 as 5, 7 at 1/8. Borders are replicate-padded, so any image size
+    works. Input: (N, 3, H, W) in [0, 1], normalised with the ImageNet mean and std inside.
+
+    Layer names are ``scaleK`` for each scale K (``scale_K`` is accepted as an alias).
+    Style uses all of them. Content defaults to ``scale7`` and ``scale11``: fine enough to
+    hold the layout, coarse enough to leave the texture free (the 3 and 5 pixel filters
+    pin the fine texture of the content image too); with other ``scales``, the two middle
+    ones.
     """
 
-    LAYERS = [f"scale_{k}" for k in DEFAULT_SCALES]
-    DEFAULT_CONTENT_LAYERS = ["scale_7", "scale_11"]
+    name = "random multi-scale filters (Ustyuzhaninov et al. 2017), no trained weights"
+    LAYERS = [f"scale{k}" for k in DEFAULT_SCALES]
+    DEFAULT_CONTENT_LAYERS = ["scale7", "scale11"]
     DEFAULT_STYLE_LAYERS = list(LAYERS)
 
     def __init__(
@@ -197,7 +238,7 @@ class RandomMultiScaleFeatures(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.scales = [int(k) for k in scales]
         self.factors: dict[str, int] = {}
-        self.LAYERS = [f"scale_{k}" for k in self.scales]
+        self.LAYERS = [f"scale{k}" for k in self.scales]
         if list(self.scales) != list(DEFAULT_SCALES):
             mid = self.LAYERS[len(self.LAYERS) // 2 - 1 : len(self.LAYERS) // 2 + 1]
             self.DEFAULT_CONTENT_LAYERS = mid or self.LAYERS[:1]
@@ -207,24 +248,28 @@ class RandomMultiScaleFeatures(nn.Module):
             while k / d > max_kernel:
                 d *= 2
             kd = max(1, k // d) | 1  # an odd kernel covering about k pixels at 1/d size
-            w = torch.randn(filters, 3, kd, kd, generator=g) / math.sqrt(3 * kd * kd)
+            w = torch.randn(filters, 3, kd, kd, generator=g)
+            w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+            w = w / w.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, 1, 1, 1)
+            # state size: filters x H/d x W/d
             self.register_buffer(f"w{k}", w)
-            self.factors[f"scale_{k}"] = d
+            self.factors[f"scale{k}"] = d
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.layers = list(self.LAYERS)
 
     def forward(self, x: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
         layers = list(layers or self.layers)
-        _check_names(layers, self.LAYERS)
+        canonical = [k.replace("scale_", "scale") for k in layers]
+        _check_names(canonical, self.LAYERS)
         h = (x - self.mean) / self.std
         pooled = {1: h}
         out = {}
-        for name in layers:
+        for asked, name in zip(layers, canonical):
             d = self.factors[name]
             if d not in pooled:
                 pooled[d] = F.avg_pool2d(h, d, ceil_mode=True)
-            w = getattr(self, "w" + name.removeprefix("scale_"))
+            w = getattr(self, "w" + name.removeprefix("scale"))
             p = w.shape[-1] // 2
-            out[name] = F.relu(F.conv2d(F.pad(pooled[d], (p, p, p, p), mode="replicate"), w))
+            out[asked] = F.relu(F.conv2d(F.pad(pooled[d], (p, p, p, p), mode="replicate"), w))
         return out
