@@ -1,0 +1,84 @@
+"""CycleGAN generator in Keras: the residual network of Johnson et al. 2016 as CycleGAN uses it.
+
+Zhu, Park, Isola, Efros, ICCV 2017, layer for layer as ``artforge_torch.nets.cyclegan``:
+c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3, reflection padding, instance norm
+without affine parameters. The discriminator is the unconditional PatchGAN
+(``PatchDiscriminator(in_channels=3)``).
+"""
+
+from __future__ import annotations
+
+from ..backend import keras_module
+from .layers import ReflectionPad2D, conv, conv_transpose, norm_layer
+from .pix2pix import PatchDiscriminator
+
+keras = keras_module()
+layers = keras.layers
+
+__all__ = ["PatchDiscriminator", "ResnetGenerator"]
+
+
+def _resnet_block(x, path, channels, norm, dropout):
+    use_bias = norm != "batch"
+    b = f"{path}.block"
+    h = ReflectionPad2D(1)(x)
+    h = conv(channels, 3, 1, 0, use_bias, name=f"{b}.1")(h)
+    h = norm_layer(norm, name=f"{b}.2")(h)
+    h = layers.ReLU()(h)
+    j = 4
+    if dropout:
+        h = layers.Dropout(0.5)(h)
+        j = 5
+    h = ReflectionPad2D(1)(h)
+    h = conv(channels, 3, 1, 0, use_bias, name=f"{b}.{j + 1}")(h)
+    h = norm_layer(norm, name=f"{b}.{j + 2}")(h)
+    return layers.Add()([x, h])
+
+
+class ResnetGenerator(keras.Model):
+    """Images (N, H, W, in_channels) in [-1, 1] -> (N, H, W, out_channels) in [-1, 1];
+    H and W multiples of 4."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        dropout: bool = False,
+        name: str = "resnet_g",
+    ):
+        use_bias = norm != "batch"
+        inputs = keras.Input((None, None, in_channels), name="image")
+        h = ReflectionPad2D(3)(inputs)
+        h = conv(ngf, 7, 1, 0, use_bias, name="model.1")(h)
+        h = norm_layer(norm, name="model.2")(h)
+        h = layers.ReLU()(h)
+        i = 4
+        for mult in (1, 2):
+            h = conv(ngf * mult * 2, 3, 2, 1, use_bias, name=f"model.{i}")(h)
+            h = norm_layer(norm, name=f"model.{i + 1}")(h)
+            h = layers.ReLU()(h)
+            i += 3
+        for _ in range(n_blocks):
+            h = _resnet_block(h, f"model.{i}", ngf * 4, norm, dropout)
+            i += 1
+        for mult in (4, 2):
+            h = conv_transpose(ngf * mult // 2, 3, 2, 1, 1, use_bias, name=f"model.{i}")(h)
+            h = norm_layer(norm, name=f"model.{i + 1}")(h)
+            h = layers.ReLU()(h)
+            i += 3
+        h = ReflectionPad2D(3)(h)
+        h = conv(out_channels, 7, 1, 0, True, name=f"model.{i + 1}")(h)
+        out = layers.Activation("tanh", dtype="float32")(h)
+        super().__init__(inputs, out, name=name)
+        self.multiple = 4
+        self.config = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "ngf": ngf,
+            "n_blocks": n_blocks,
+            "norm": norm,
+            "dropout": dropout,
+        }
