@@ -31,6 +31,11 @@ def torchvision_state_dict(seed=0) -> dict:
 
 
 @pytest.fixture(scope="module")
+def tv_sd():
+    return torchvision_state_dict()
+
+
+@pytest.fixture(scope="module")
 def vgg():
     return feat.VGG19Features().eval()
 
@@ -85,8 +90,8 @@ def test_vgg19_layer_shapes(vgg):
         vgg(x, ["conv6_1"])
 
 
-def test_load_full_torchvision_state_dict(tmp_path):
-    sd = torchvision_state_dict()
+def test_load_full_torchvision_state_dict(tmp_path, tv_sd):
+    sd = tv_sd
     path = tmp_path / "vgg19-dcbbb9e9.pth"
     torch.save(sd, path)
     net = feat.load_vgg19_weights(feat.VGG19Features(), path)
@@ -105,21 +110,21 @@ def test_load_features_only_safetensors(tmp_path):
     assert all(torch.equal(v, sd[k]) for k, v in net.state_dict().items())
 
 
-def test_mismatched_file_gives_a_clear_error(tmp_path):
-    net = feat.VGG19Features()
-    sd = torchvision_state_dict()
+def test_mismatched_file_gives_a_clear_error(tmp_path, tv_sd, vgg):
+    net = vgg
+    sd = dict(tv_sd)
     del sd["features.0.weight"]
     missing = tmp_path / "missing.pth"
     torch.save(sd, missing)
     with pytest.raises(ValueError, match=r"missing\.pth.*missing key 'features\.0\.weight'"):
         feat.load_vgg19_weights(net, missing)
-    sd = torchvision_state_dict()
+    sd = dict(tv_sd)
     sd["features.3.weight"] = torch.zeros(1)
     extra = tmp_path / "extra.pth"
     torch.save(sd, extra)
     with pytest.raises(ValueError, match=r"extra\.pth.*unexpected key '3\.weight'"):
         feat.load_vgg19_weights(net, extra)
-    sd = torchvision_state_dict()
+    sd = dict(tv_sd)
     sd["features.2.weight"] = torch.zeros(64, 3, 3, 3)
     shape = tmp_path / "shape.pth"
     torch.save(sd, shape)
