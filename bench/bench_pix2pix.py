@@ -22,6 +22,7 @@ Acceptance: the plugin's overhead over the plain loop (1 - ratio) stays under 10
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -30,8 +31,6 @@ from pathlib import Path
 
 import numpy as np
 from common import parser, report
-from reference_pix2pix import PlainPix2Pix, build, make_batches
-from reference_pix2pix import run as run_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -88,6 +87,9 @@ def _pairs(n: int, size: int, seed: int = 0):
 
 
 def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict], dict]:
+    from reference_pix2pix import PlainPix2Pix, build, make_batches
+    from reference_pix2pix import run as run_reference
+
     from artforge.schemas.gan import TrainGanParams
     from artforge_torch.data import PairedData
     from artforge_torch.pix2pix import Pix2PixTrainer
@@ -183,6 +185,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=None, help="iterations per round (default 1)")
     ap.add_argument("--only", choices=("paper", "recipe"), help="measure one configuration")
     args = ap.parse_args()
+    # what importing artforge_torch does in a run, before torch loads (see its docstring)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     from artforge_torch.training.device import configure_threads
