@@ -12,16 +12,66 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_.-]*)\}$")
 ANY_REF_RE = re.compile(r"\$\{([^}]*)\}")
 
 
-class Params(BaseModel):
-    """Base class of every step's parameter schema: unknown keys are errors."""
+def takes_number_not_bool(annotation: Any) -> bool:
+    """True if a field of this type accepts int or float but not bool (``int``,
+    ``float | None``, ``Annotated[int, ...]``)."""
+    import types
+    import typing
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+    seen: set = set()
+
+    def flatten(ann: Any) -> None:
+        origin = typing.get_origin(ann)
+        if origin is typing.Annotated:
+            flatten(typing.get_args(ann)[0])
+        elif origin in (typing.Union, types.UnionType):
+            for arg in typing.get_args(ann):
+                flatten(arg)
+        else:
+            seen.add(ann)
+
+    flatten(annotation)
+    return bool(seen & {int, float}) and not seen & {bool, Any}
+
+
+def reject_bool_for_number(model: type[BaseModel], value: Any, field_name: str | None) -> Any:
+    """pydantic reads ``true`` as 1 for an int field; YAML reads ``yes``/``on`` as true, so
+    ``epochs: yes`` would silently train for one epoch. Refuse it instead."""
+    if isinstance(value, bool) and field_name is not None:
+        fld = model.model_fields.get(field_name)
+        if fld is not None and takes_number_not_bool(fld.annotation):
+            raise ValueError(
+                "expected a number, not a boolean (YAML reads yes, no, on, off, true and false "
+                "as booleans)"
+            )
+    return value
+
+
+class Params(BaseModel):
+    """Base class of every step's parameter schema: unknown keys are errors, and so are a
+    boolean where a number is expected and a non-finite float (``.nan``, ``.inf``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, validate_default=True, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return reject_bool_for_number(cls, value, info.field_name)
 
 
 def _check_ref(value: str) -> str:

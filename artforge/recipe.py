@@ -8,15 +8,23 @@ its step type's schema, references between steps, and cycles. Each problem becom
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .errors import Location, RecipeError, suggest
-from .params import ANY_REF_RE, find_refs
+from .params import ANY_REF_RE, find_refs, reject_bool_for_number
 from .registry import StepType
 from .yamlsrc import SourceMap, format_path, load_yaml
 
@@ -27,7 +35,12 @@ MAX_STEPS = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return reject_bool_for_number(cls, value, info.field_name)
 
 
 class StepSpec(_Strict):
@@ -36,6 +49,11 @@ class StepSpec(_Strict):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="parameters")
     backend: str | None = Field(None, description="override the recipe's backend for this step")
     description: str = ""
+
+    @field_validator("with_", mode="before")
+    @classmethod
+    def _empty_with(cls, v: Any) -> Any:
+        return {} if v is None else v  # `with:` with every line commented out
 
 
 class GallerySpec(_Strict):
@@ -260,22 +278,26 @@ def _toposort(steps: list[Step], smap: SourceMap) -> list[Step]:
     for s in steps:
         for d in s.deps:
             users[d].append(s.id)
-    ready = [s.id for s in steps if indegree[s.id] == 0]
+    ready = [s.index for s in steps if indegree[s.id] == 0]  # a heap of recipe positions
+    heapq.heapify(ready)
+    by_index = {s.index: s for s in steps}
     order: list[Step] = []
     while ready:
-        ready.sort(key=lambda i: by_id[i].index)
-        sid = ready.pop(0)
-        order.append(by_id[sid])
-        for u in users[sid]:
+        step = by_index[heapq.heappop(ready)]
+        order.append(step)
+        for u in users[step.id]:
             indegree[u] -= 1
             if indegree[u] == 0:
-                ready.append(u)
+                heapq.heappush(ready, by_id[u].index)
     if len(order) != len(steps):
         stuck = [s for s in steps if indegree[s.id] > 0]
         cycle = _find_cycle(stuck, by_id)
         first = by_id[cycle[0]]
+        shown = [*cycle, cycle[0]]
+        if len(shown) > 12:  # a cycle through thousands of steps: name its ends
+            shown = [*shown[:5], f"... ({len(cycle) - 9} more) ...", *shown[-5:]]
         raise RecipeError(
-            "steps depend on each other in a cycle: " + " -> ".join([*cycle, cycle[0]]),
+            "steps depend on each other in a cycle: " + " -> ".join(shown),
             location=smap.locate(("steps", first.index, "with")),
             key_path=format_path(("steps", first.index, "with")),
             hint="a step may only use outputs of steps that do not depend on it",
@@ -286,9 +308,10 @@ def _toposort(steps: list[Step], smap: SourceMap) -> list[Step]:
 def _find_cycle(stuck: list[Step], by_id: dict[str, Step]) -> list[str]:
     start = stuck[0].id
     path, seen = [start], {start}
+    stuck_ids = {s.id for s in stuck}
     node = start
     while True:
-        nxt = next(d for d in by_id[node].deps if d in {s.id for s in stuck})
+        nxt = next(d for d in by_id[node].deps if d in stuck_ids)
         if nxt in seen:
             return path[path.index(nxt) :]
         path.append(nxt)
@@ -435,9 +458,12 @@ def _from_validation(
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    got = f" (got {shown})"
+    if (etype == "value_error" and isinstance(value, dict)) or repr(value) in msg:
+        got = ""  # a check across several keys, or a message that names the value already
     hint = _field_hint(model, loc)
     return RecipeError(
-        f"{msg} (got {shown}){tail}",
+        f"{msg}{got}{tail}",
         location=location,
         key_path=format_path(full),
         hint=hint,

@@ -28,18 +28,27 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads YAML 1.2 floats such as ``2e-4`` and ``1E5``."""
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
+_FLOAT_12 = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
 )
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+_FastLoader: type | None = None
+if getattr(yaml, "CSafeLoader", None) is not None:  # libyaml: the same grammar, ~10x faster
+
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
+        """libyaml's parser with the safe constructors and the YAML 1.2 floats above."""
+
+    _FastLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789.")
+    )
+
+MAX_DEPTH = 64  # nesting levels; recipes need fewer than 10
 
 
 @dataclass
@@ -83,21 +92,128 @@ def format_path(path: tuple) -> str:
 def load_yaml(text: str, file: str = "<recipe>") -> tuple[Any, SourceMap]:
     """Parse ``text`` safely; return (data, source map). Raises RecipeError."""
     smap = SourceMap(file)
-    loader = _Loader(text)
-    try:
+    # libyaml parses; on an error the pure-Python parser words the message (tabs, context)
+    loaders = [c for c in (_FastLoader, _Loader) if c is not None]
+    for n, cls in enumerate(loaders):
+        last = n == len(loaders) - 1
+        loader = None
         try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            raise _yaml_error(exc, file) from None
-        except yaml.YAMLError as exc:
-            raise RecipeError(f"invalid YAML: {exc}", location=Location(file)) from None
-        if node is None:
-            return None, smap
-        counter = [0]
-        data = _convert(loader, node, (), smap, counter)
-        return data, smap
-    finally:
-        loader.dispose()
+            try:
+                loader = cls(text)  # the pure-Python reader refuses control characters here
+                node = _compose(loader, file)
+            except yaml.MarkedYAMLError as exc:
+                if not last:
+                    continue
+                raise _yaml_error(exc, file) from None
+            except yaml.YAMLError as exc:
+                if not last:
+                    continue
+                raise RecipeError(f"invalid YAML: {exc}", location=Location(file)) from None
+            if node is None:
+                return None, smap
+            counter = [0]
+            try:
+                data = _convert(loader, node, (), smap, counter)
+            except RecursionError:  # a self-referencing alias such as `a: &a [*a]`
+                raise RecipeError(
+                    f"invalid YAML: values nested more than {MAX_DEPTH} levels deep",
+                    location=Location(file),
+                    hint="an alias may not refer to the value that contains it",
+                ) from None
+            return data, smap
+        finally:
+            if loader is not None:
+                loader.dispose()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _compose(loader: Any, file: str) -> yaml.Node | None:
+    """The document's node tree, built without recursion (deep nesting is an error, not a
+    crash: libyaml's own composer recurses in C and overflows the stack on ``[[[[...``)."""
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        loader.get_event()
+        return None
+    loader.get_event()  # document start
+    anchors: dict[str, yaml.Node] = {}
+    stack: list[list] = []  # [container node, pending mapping key or None]
+    root = None
+    while root is None:
+        event = loader.get_event()
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            node = stack.pop()[0]
+            node.end_mark = event.end_mark
+            if not stack:
+                root = node
+            continue
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
+            node = anchors[event.anchor]
+        else:
+            if isinstance(event, yaml.ScalarEvent):
+                kind: type = yaml.ScalarNode
+            elif isinstance(event, yaml.SequenceStartEvent):
+                kind = yaml.SequenceNode
+            elif isinstance(event, yaml.MappingStartEvent):
+                kind = yaml.MappingNode
+            else:  # pragma: no cover - the parser guarantees the order of events
+                raise yaml.composer.ComposerError(
+                    None, None, f"unexpected {type(event).__name__}", event.start_mark
+                )
+            tag = event.tag
+            if tag is None or tag == "!":
+                value = event.value if kind is yaml.ScalarNode else None
+                tag = loader.resolve(kind, value, event.implicit)
+            if kind is yaml.ScalarNode:
+                node = yaml.ScalarNode(
+                    tag, event.value, event.start_mark, event.end_mark, style=event.style
+                )
+            else:
+                node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise yaml.composer.ComposerError(
+                        f"found duplicate anchor {event.anchor!r}; first occurrence",
+                        anchors[event.anchor].start_mark,
+                        "second occurrence",
+                        event.start_mark,
+                    )
+                anchors[event.anchor] = node
+        if stack:
+            parent = stack[-1]
+            if isinstance(parent[0], yaml.SequenceNode):
+                parent[0].value.append(node)
+            elif parent[1] is None:
+                parent[1] = node
+            else:
+                parent[0].value.append((parent[1], node))
+                parent[1] = None
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) and not isinstance(
+            event, yaml.AliasEvent
+        ):
+            if len(stack) >= MAX_DEPTH:
+                line, col = _pos(node)
+                raise RecipeError(
+                    f"invalid YAML: values nested more than {MAX_DEPTH} levels deep",
+                    location=Location(file, line, col),
+                )
+            stack.append([node, None])
+        elif not stack:
+            root = node
+    loader.get_event()  # document end
+    if not loader.check_event(yaml.StreamEndEvent):
+        event = loader.get_event()
+        raise yaml.composer.ComposerError(
+            "expected a single document in the stream",
+            root.start_mark,
+            "but found another document",
+            event.start_mark,
+        )
+    loader.get_event()
+    return root
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> RecipeError:
@@ -118,8 +234,10 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _convert(loader: _Loader, node: yaml.Node, path: tuple, smap: SourceMap, counter: list) -> Any:
+def _convert(loader: Any, node: yaml.Node, path: tuple, smap: SourceMap, counter: list) -> Any:
     counter[0] += 1
+    if len(path) > MAX_DEPTH:
+        raise RecursionError  # only an alias inside itself gets here: _compose bounds the rest
     if counter[0] > MAX_NODES:
         raise RecipeError(
             f"recipe is too large (more than {MAX_NODES} values after expanding aliases)",
@@ -177,7 +295,7 @@ def _convert(loader: _Loader, node: yaml.Node, path: tuple, smap: SourceMap, cou
     return _scalar(loader, node, path, smap)
 
 
-def _scalar(loader: _Loader, node: yaml.Node, path: tuple, smap: SourceMap) -> Any:
+def _scalar(loader: Any, node: yaml.Node, path: tuple, smap: SourceMap) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     except yaml.MarkedYAMLError as exc:
