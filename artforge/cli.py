@@ -266,12 +266,68 @@ def gallery_serve(directory, port, open_):
             pass
 
 
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder in which to create artforge-NAME/.",
+)
+def new_plugin(name, directory):
+    """Write a plugin package artforge-NAME/ that installs and passes its tests.
+
+    It holds a pyproject.toml with the `artforge` entry point, a module that registers one
+    step with a parameter schema, the step's code, a test and a README. Then:
+    cd artforge-NAME && pip install -e ".[test]" && pytest
+    """
+    from .scaffold import create_plugin
+
+    sk = create_plugin(name, directory)
+    click.echo(f"created {sk.root}/: plugin '{sk.name}' with the step '{sk.step}'")
+    for rel in sk.files:
+        click.echo(f"  {rel}")
+    click.echo("next:")
+    click.echo(f'  cd {sk.root} && pip install -e ".[test]" && pytest')
+    click.echo(f"  artforge steps {sk.step}")
+    click.echo("reference: docs/plugins.md (hooks, the step context, testing, errors)")
+
+
+_BUILTIN_COMMANDS = dict(cli.commands)
+_PLUGIN_COMMANDS: dict[str, str] = {}  # command name -> plugin that added it
+
+
 def _add_plugin_commands() -> None:
+    """Let plugins add commands; one that fails or replaces a command gets a warning."""
     try:
         host = _host()
-        host.call("register_commands", cli=cli)
     except ArtforgeError:
-        pass
+        return
+    for impl in host.impls("register_commands"):
+        before = dict(cli.commands)
+        try:
+            host.call_impl(impl, "register_commands", cli=cli)
+        except ArtforgeError as exc:
+            cli.commands = before
+            click.echo(f"warning: {exc.message}; its commands are skipped", err=True)
+            continue
+        plugin = impl.plugin_name
+        for cmd_name, cmd in list(cli.commands.items()):
+            if before.get(cmd_name) is cmd:
+                continue
+            owner = "artforge" if cmd_name in _BUILTIN_COMMANDS else _PLUGIN_COMMANDS.get(cmd_name)
+            if owner not in (None, plugin):
+                cli.commands[cmd_name] = before[cmd_name]
+                click.echo(
+                    f"warning: plugin '{plugin}' adds the command '{cmd_name}', which "
+                    f"{owner if owner == 'artforge' else f'plugin {owner!r}'} already has; "
+                    "ignored",
+                    err=True,
+                )
+                continue
+            _PLUGIN_COMMANDS[cmd_name] = plugin
 
 
 def main(argv: list[str] | None = None) -> int:

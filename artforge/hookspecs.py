@@ -4,6 +4,9 @@ Each hook receives a ``register`` callback: a plugin calls ``register(...)`` onc
 offers, so the host controls naming, duplicates and error messages. Implementations may take
 a subset of the arguments. None of these hooks may import torch or tensorflow: heavy imports
 belong inside the factories and step functions, which run only when a recipe needs them.
+
+Reference for plugin authors (arguments, when each hook is called, examples): docs/plugins.md.
+A test fails when a hook here has no section there, or no test of its own in tests/plugins.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ def register_backends(register):
     """Declare a deep-learning backend (``torch``, ``keras``, ...).
 
     Called once when plugins are loaded. ``register(backend)`` takes an
-    :class:`artforge.registry.Backend`: its name, the Python modules it needs (checked with
+    :class:`artforge.api.Backend`: its name, the Python modules it needs (checked with
     ``importlib.util.find_spec`` only, never imported), the pip command that installs them,
     and a description. Return nothing.
     """
@@ -30,8 +33,8 @@ def register_steps(register):
     """Declare step types that recipes can ``use``.
 
     Called once when plugins are loaded. ``register(step_type)`` takes an
-    :class:`artforge.registry.StepType`: name, parameter schema (a
-    :class:`artforge.params.Params` subclass), output names, description, the backend it
+    :class:`artforge.api.StepType`: name, parameter schema (a
+    :class:`artforge.api.Params` subclass), output names, description, the backend it
     runs on (None for backend-free steps) and ``run``: a callable ``run(ctx, params)`` or a
     ``"module:function"`` string imported only when the step runs. Return nothing.
     """
@@ -41,8 +44,8 @@ def register_steps(register):
 def register_models(register):
     """Declare networks by kind: ``generator``, ``discriminator``, ``sr``, ``features``, ...
 
-    Called once when plugins are loaded. ``register(kind, name, factory, backend=...,
-    description=...)``; ``factory`` is a callable or a ``"module:attr"`` string that builds the
+    Called once when plugins are loaded. ``register(kind, name, factory, backend=None,
+    description="")``; ``factory`` is a callable or a ``"module:attr"`` string that builds the
     network from keyword arguments. Return nothing.
     """
 

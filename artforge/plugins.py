@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -21,9 +23,10 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel
 
 from . import __version__, hookspecs
-from .errors import PluginError
+from .errors import ArtforgeError, PluginError, suggest
 from .registry import Backend, Component, Registry, StepType
 
 ENTRY_POINT_GROUP = "artforge"
@@ -75,15 +78,30 @@ class PluginHost:
         for ep in sorted(entry_points(), key=lambda e: e.name):
             if allowed is not None and ep.name not in allowed:
                 continue
-            if ep.name in self.infos:
-                continue
             dist = getattr(ep, "dist", None)
+            if ep.name in self.infos:
+                if self.infos[ep.name].module != ep.value.partition(":")[0]:
+                    other = self.infos[ep.name].distribution or self.infos[ep.name].module
+                    self.failures[f"{ep.name} ({ep.value})"] = PluginFailure(
+                        ep.name,
+                        "entry point",
+                        f"plugin name '{ep.name}' is already used by {other}; "
+                        f"{_dist_name(dist) or ep.value} is skipped (rename its entry point)",
+                    )
+                continue
+            try:  # before importing it: an incompatible plugin may not even import
+                _check_required_version(dist, ep.name)
+            except PluginError as exc:
+                self.failures[ep.name] = PluginFailure(ep.name, "entry point", str(exc))
+                self._trace_text(f"plugin '{ep.name}' refused: {exc.message}")
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not break artforge
                 self.failures[ep.name] = PluginFailure(
                     ep.name, "entry point", f"{type(exc).__name__}: {exc}", traceback.format_exc()
                 )
+                self._trace_text(f"plugin '{ep.name}' failed to load: {type(exc).__name__}: {exc}")
                 continue
             try:
                 self.add_module(
@@ -95,6 +113,7 @@ class PluginHost:
                 )
             except PluginError as exc:
                 self.failures[ep.name] = PluginFailure(ep.name, "entry point", str(exc))
+                self._trace_text(f"plugin '{ep.name}' refused: {exc.message}")
 
     def load_spec(self, spec: str, base_dir: Path | None = None) -> str:
         """Load a recipe plugin: an importable module name or a path to a ``.py`` file."""
@@ -136,6 +155,7 @@ class PluginHost:
     def add_module(self, module: ModuleType | object, *, name: str, source: str, **kw: Any) -> None:
         """Register one plugin object and validate its hook implementations."""
         _check_api_version(module, name)
+        _check_hookimpls(self.pm, module, name)
         try:
             self.pm.register(module, name=name)
         except pluggy.PluginValidationError as exc:
@@ -144,33 +164,21 @@ class PluginHost:
             raise PluginError(f"plugin '{name}' cannot be registered: {exc}") from None
         try:
             self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
+        except pluggy.PluginValidationError as exc:  # pragma: no cover - _check_hookimpls first
             self.pm.unregister(name=name)
-            hooks = [h for h in dir(hookspecs) if h.startswith(("register_", "run_"))]
-            bad = getattr(exc, "plugin", None)
-            from .errors import suggest
-
-            msg = str(exc)
-            names = [
-                attr
-                for attr in dir(module)
-                if getattr(getattr(module, attr, None), "artforge_impl", None) is not None
-                and attr not in hooks
-            ]
-            hint = suggest(names[0], hooks) if names else None
             raise PluginError(
-                f"plugin '{name}' implements a hook that does not exist: {msg}"
-                + (f" ({bad})" if bad and bad is not module else ""),
-                hint=hint or ("known hooks: " + ", ".join(hooks)),
+                f"plugin '{name}' implements a hook that does not exist: {exc}"
             ) from None
         hooks = sorted(h.name for h in self.pm.get_hookcallers(self.pm.get_plugin(name)) or [])
         self.infos[name] = PluginInfo(
             name=name,
             source=source,
-            module=getattr(module, "__name__", repr(module)),
+            module=getattr(module, "__name__", type(module).__name__),
             hooks=hooks,
             **kw,
         )
+        version = f" {kw['version']}" if kw.get("version") else ""
+        self._trace_text(f"loaded plugin '{name}'{version} ({source}: {self.infos[name].module})")
         self._registry = None
 
     def unregister(self, name: str) -> None:
@@ -194,15 +202,23 @@ class PluginHost:
             if plugin in self.infos:
                 self.infos[plugin].registers.setdefault(what, []).append(label)
 
-        def make_callbacks(plugin: str) -> dict[str, Any]:
+        def make_callbacks(plugin: str, done: list[str]) -> dict[str, Any]:
             def register_step(step_type: StepType) -> None:
+                _check_step_type(step_type, plugin)
                 reg.add_step(step_type, plugin)
                 label = step_type.name + (f" [{step_type.backend}]" if step_type.backend else "")
                 note(plugin, "steps", label)
+                done.append(label)
 
             def register_backend(backend: Backend) -> None:
+                if not isinstance(backend, Backend):
+                    raise PluginError(
+                        f"plugin '{plugin}' registered {backend!r}, which is not an "
+                        "artforge.api.Backend"
+                    )
                 reg.add_backend(backend, plugin)
                 note(plugin, "backends", backend.name)
+                done.append(backend.name)
 
             def component(kind: str):
                 def register(*args: Any, **kwargs: Any) -> None:
@@ -212,7 +228,9 @@ class PluginHost:
                         else Component(*args, **kwargs)
                     )
                     reg.add_component(c, plugin)
-                    note(plugin, c.kind + "s", f"{c.name} [{c.backend}]" if c.backend else c.name)
+                    label = f"{c.name} [{c.backend}]" if c.backend else c.name
+                    note(plugin, c.kind + "s", label)
+                    done.append(f"{c.kind} {label}" if kind == "model" else label)
 
                 return register
 
@@ -232,30 +250,59 @@ class PluginHost:
             "register_style_optimisers",
         ):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                callbacks = make_callbacks(impl.plugin_name)
-                self._trace(impl.plugin_name, hook)
+                done: list[str] = []
+                callbacks = make_callbacks(impl.plugin_name, done)
                 try:
-                    impl.function(**{a: callbacks[hook] for a in impl.argnames if a == "register"})
+                    result = impl.function(
+                        **{a: callbacks[hook] for a in impl.argnames if a == "register"}
+                    )
                 except PluginError:
                     raise
                 except Exception as exc:
                     raise PluginError(
                         f"plugin '{impl.plugin_name}' failed in hook {hook}: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{type(exc).__name__}: {exc}",
+                        hint="run with --debug for the traceback",
                     ) from exc
+                self._trace(impl.plugin_name, hook, ", ".join(done) or "nothing")
+                if result is not None:
+                    raise PluginError(
+                        f"plugin '{impl.plugin_name}': hook {hook} returned a "
+                        f"{type(result).__name__}; hooks return nothing",
+                        hint=f"call register(...) once per item instead: def {hook}(register): "
+                        "register(...)",
+                    )
         return reg
 
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Call a notification hook on every plugin (with tracing)."""
-        results = []
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            self._trace(impl.plugin_name, hook)
-            results.append(impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs}))
-        return results
+        """Call a notification hook on every plugin (with tracing).
 
-    def _trace(self, plugin: str, hook: str) -> None:
+        An exception in a plugin becomes a :class:`PluginError` naming the plugin and hook.
+        """
+        return [self.call_impl(impl, hook, **kwargs) for impl in self.impls(hook)]
+
+    def impls(self, hook: str) -> list[Any]:
+        """The implementations of ``hook``, in calling order (each has ``.plugin_name``)."""
+        return list(getattr(self.pm.hook, hook).get_hookimpls())
+
+    def call_impl(self, impl: Any, hook: str, **kwargs: Any) -> Any:
+        self._trace(impl.plugin_name, hook)
+        try:
+            return impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+        except ArtforgeError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{impl.plugin_name}' failed in hook {hook}: {type(exc).__name__}: {exc}",
+                hint="run with --debug for the traceback",
+            ) from exc
+
+    def _trace(self, plugin: str, hook: str, detail: str | None = None) -> None:
+        self._trace_text(f"{hook} -> plugin '{plugin}'" + (f": {detail}" if detail else ""))
+
+    def _trace_text(self, text: str) -> None:
         if self.trace:
-            print(f"[artforge trace] {hook} -> plugin '{plugin}'", file=sys.stderr)
+            print(f"[artforge trace] {text}", file=sys.stderr)
 
     def failure_note(self) -> str:
         if not self.failures:
@@ -269,6 +316,147 @@ def entry_points() -> list[importlib.metadata.EntryPoint]:
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
+def _dist_name(dist: Any) -> str | None:
+    try:
+        return dist.metadata["Name"] if dist is not None else None
+    except Exception:  # pragma: no cover - broken metadata
+        return None
+
+
+HOOK_NAMES = tuple(
+    n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), "artforge_spec", None) is not None
+)
+
+
+def _check_hookimpls(pm: pluggy.PluginManager, module: object, name: str) -> None:
+    """Clear errors for the mistakes a plugin author makes with hook implementations.
+
+    - a marked function whose name is not a hook (``register_step``): did you mean;
+    - an argument the hook does not provide (``register_steps(reg)``);
+    - a function named like a hook but not marked with ``@hookimpl`` (pluggy ignores it);
+    - a function marked with another project's marker (``@pluggy.HookimplMarker("x")``).
+    """
+    for attr in dir(module):
+        if attr.startswith("__"):
+            continue
+        try:
+            obj = getattr(module, attr)
+        except Exception:  # properties that fail are not hooks
+            continue
+        if not callable(obj) or isinstance(obj, type):
+            continue
+        opts = getattr(obj, "artforge_impl", None)
+        if opts is None:
+            if attr in HOOK_NAMES:
+                other = [a[: -len("_impl")] for a in dir(obj) if a.endswith("_impl")]
+                marked = f" (it is marked for '{other[0]}', not artforge)" if other else ""
+                raise PluginError(
+                    f"plugin '{name}' defines {attr}() but it is not marked as a hook "
+                    f"implementation{marked}, so artforge would ignore it",
+                    hint="decorate it with @hookimpl: from artforge.api import hookimpl",
+                )
+            continue
+        hook = (opts.get("specname") if isinstance(opts, dict) else None) or attr
+        if hook not in HOOK_NAMES:
+            raise PluginError(
+                f"plugin '{name}' implements '{hook}', which is not an artforge hook",
+                hint=suggest(hook, HOOK_NAMES) or "artforge hooks: " + ", ".join(HOOK_NAMES),
+            )
+        spec_args = list(getattr(pm.hook, hook).spec.argnames)
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins
+            continue
+        for arg, param in params.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or arg in spec_args:
+                continue
+            if arg in ("self", "cls"):  # a class used as a plugin
+                continue
+            if param.default is not param.empty:
+                continue
+            raise PluginError(
+                f"plugin '{name}': {attr}() asks for an argument '{arg}' that hook {hook} does "
+                f"not provide; {hook} provides: {', '.join(spec_args)}",
+                hint=f"arguments are passed by name: def {hook}({', '.join(spec_args)})",
+            )
+
+
+def _check_step_type(st: Any, plugin: str) -> None:
+    """Refuse step types a recipe could not use, naming the plugin and the step."""
+    if not isinstance(st, StepType):
+        raise PluginError(
+            f"plugin '{plugin}' registered {st!r}, which is not an artforge StepType",
+            hint="register(StepType(name=..., params=..., run=..., outputs=(...)))",
+        )
+    what = f"plugin '{plugin}': step '{st.name}'"
+    params = st.params
+    if not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise PluginError(
+            f"{what} has an invalid parameter schema {params!r}: it must be a subclass of "
+            "artforge.api.Params",
+            hint="class MyParams(Params): size: int = Field(64, ge=8, description=...)",
+        )
+    if params.model_config.get("extra") != "forbid":
+        raise PluginError(
+            f"{what}: its parameter schema {params.__name__} accepts unknown keys, so a "
+            "misspelt parameter in a recipe would be silently ignored",
+            hint="derive it from artforge.api.Params instead of pydantic.BaseModel",
+        )
+    outputs = st.outputs
+    if isinstance(outputs, str) or not all(isinstance(o, str) and o for o in outputs):
+        raise PluginError(
+            f"{what}: outputs must be a tuple of output names, got {outputs!r}",
+            hint=f"outputs=({outputs!r},)" if isinstance(outputs, str) else None,
+        )
+    run = st.run
+    if isinstance(run, str):
+        module, _, attr = run.partition(":")
+        if not module or not attr:
+            raise PluginError(
+                f"{what}: run={run!r} is not 'package.module:function'",
+                hint="give the function itself, or a string such as 'my_plugin.steps:run'",
+            )
+    elif not callable(run):
+        raise PluginError(f"{what}: run must be a function run(ctx, params), got {run!r}")
+    if st.backend is not None and not isinstance(st.backend, str):
+        raise PluginError(f"{what}: backend must be a name such as 'torch' or None")
+
+
+def _check_required_version(dist: Any, name: str) -> None:
+    """Refuse a plugin whose package requires another artforge (``artforge>=0.1,<0.2``).
+
+    pip enforces the requirement when it installs; this catches ``--no-deps`` installs and
+    an artforge upgraded or downgraded after the plugin was installed.
+    """
+    try:
+        requires = (dist.requires or []) if dist is not None else []
+    except Exception:  # pragma: no cover - unreadable metadata
+        return
+    lines = [r for r in requires if re.match(r"^\s*artforge\s*[^\w\s.-]", r, re.IGNORECASE)]
+    if not lines or _dist_name(dist) in (None, "artforge"):
+        return
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging ships with pip
+        from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        if req.specifier and not req.specifier.contains(__version__, prereleases=True):
+            wanted = ",".join(sorted(map(str, req.specifier), key=lambda s: s[0] != ">"))
+            raise PluginError(
+                f"plugin '{name}' ({_dist_name(dist)} {dist.version}) supports artforge "
+                f"{wanted}, but this is artforge {__version__}",
+                hint=f"install a version of {_dist_name(dist)} made for artforge {__version__}, "
+                f"or disable it with ARTFORGE_PLUGINS",
+            )
+
+
 def _check_api_version(module: object, name: str) -> None:
     """A plugin may set ``ARTFORGE_REQUIRES = ">=0.1,<1"``; refuse it when this version differs."""
     spec = getattr(module, "ARTFORGE_REQUIRES", None)
@@ -277,12 +465,13 @@ def _check_api_version(module: object, name: str) -> None:
     try:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
     except ImportError:  # pragma: no cover - packaging ships with pip
-        return
+        from pip._vendor.packaging.specifiers import InvalidSpecifier, SpecifierSet
     try:
         ok = __version__ in SpecifierSet(str(spec))
     except InvalidSpecifier:
         raise PluginError(
-            f"plugin '{name}' declares an invalid ARTFORGE_REQUIRES {spec!r}"
+            f"plugin '{name}' declares an invalid ARTFORGE_REQUIRES {spec!r}",
+            hint='use a version specifier such as ">=0.1,<0.2"',
         ) from None
     if not ok:
         raise PluginError(

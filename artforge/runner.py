@@ -304,7 +304,16 @@ class Runner:
         )
         self._check_backend(step)
         t_start = time.time()
-        fn = step.type.load_run()
+        try:
+            fn = step.type.load_run()
+        except Exception as exc:
+            from .errors import PluginError
+
+            raise PluginError(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}'): cannot load "
+                f"its run function {step.type.run!r}: {type(exc).__name__}: {exc}",
+                hint="is the plugin installed completely, with its dependencies?",
+            ) from exc
         try:
             outputs = fn(ctx, step.params)
         except ArtforgeError:
@@ -333,6 +342,14 @@ class Runner:
             raise StepCrashed(
                 f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned "
                 f"{type(outputs).__name__}, expected a dict of outputs"
+            )
+        wrong = {k: v for k, v in outputs.items() if not isinstance(v, Artifact)}
+        if wrong:
+            name, value = next(iter(wrong.items()))
+            raise StepCrashed(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned a "
+                f"{type(value).__name__} for output '{name}', expected an artifact such as "
+                "ctx.image_writer(...).finish()"
             )
         extra = set(outputs) - set(step.type.outputs)
         if extra:
