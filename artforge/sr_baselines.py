@@ -66,19 +66,16 @@ def shave(img: np.ndarray, border: int) -> np.ndarray:
 
 def y_psnr(restored: np.ndarray, truth: np.ndarray, scale: int) -> float:
     """PSNR (dB) of the Y channels, ``scale`` border pixels shaved, peak 255."""
-    a, b = _y_pair(restored, truth, scale)
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    from .metrics import psnr
+
+    return psnr(*_y_pair(restored, truth, scale), data_range=255.0)
 
 
 def y_ssim(restored: np.ndarray, truth: np.ndarray, scale: int) -> float:
     """SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) of the Y channels."""
-    a, b = _y_pair(restored, truth, scale)
-    try:
-        from .metrics import ssim
-    except ImportError:
-        return _ssim(a, b, 255.0)
-    return float(ssim(a, b, data_range=255.0))
+    from .metrics import ssim
+
+    return ssim(*_y_pair(restored, truth, scale), data_range=255.0)
 
 
 def _y_pair(restored: np.ndarray, truth: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,27 +85,6 @@ def _y_pair(restored: np.ndarray, truth: np.ndarray, scale: int) -> tuple[np.nda
             f"{truth.shape[1]}x{truth.shape[0]}"
         )
     return shave(rgb_to_y(restored), scale), shave(rgb_to_y(truth), scale)
-
-
-def _ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
-    """Gaussian-window SSIM of 2-D float arrays over the valid region (Wang et al.'s code)."""
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    x = np.arange(11) - 5.0
-    g = np.exp(-(x**2) / (2 * 1.5**2))
-    g /= g.sum()
-
-    def blur(t: np.ndarray) -> np.ndarray:  # separable 11x11 Gaussian, valid region
-        rows = sum(g[k] * t[k : t.shape[0] - 10 + k] for k in range(11))
-        return sum(g[k] * rows[:, k : rows.shape[1] - 10 + k] for k in range(11))
-
-    if min(a.shape) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {a.shape[::-1]}")
-    mu_a, mu_b = blur(a), blur(b)
-    saa = blur(a * a) - mu_a**2
-    sbb = blur(b * b) - mu_b**2
-    sab = blur(a * b) - mu_a * mu_b
-    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return float(m.mean())
 
 
 # -- degradation ------------------------------------------------------------------------------

@@ -120,17 +120,17 @@ class SuperResolveParams(Params):
     # inference
     tile: int | None = Field(
         256,
-        ge=16,
+        ge=8,
         le=8192,
         description="low-resolution tile edge for inference: bounds memory on large images "
         "(None: whole images)",
     )
-    tile_overlap: int = Field(
-        16,
+    tile_overlap: int | None = Field(
+        None,
         ge=0,
         le=1024,
-        description="low-resolution pixels of context around each tile (tiles match the "
-        "untiled result once this covers the network's receptive field)",
+        description="low-resolution pixels of context around each tile (default: the "
+        "network's receptive-field radius, so tiled results equal whole-image results)",
     )
 
     @model_validator(mode="after")
@@ -151,6 +151,4 @@ class SuperResolveParams(Params):
             raise ValueError(
                 "mode evaluate uses the images themselves as ground truth; drop `ground_truth`"
             )
-        if self.tile is not None and self.tile_overlap * 2 >= self.tile * 4:
-            raise ValueError("tile_overlap is too large for the tile size")
         return self

@@ -22,7 +22,7 @@ from ..style.util import (
     to_tensor,
 )
 from .data import PairSampler, zero_shot_fathers
-from .tiled import tiled_forward
+from .tiled import conv_radius, tiled_forward
 from .train import train_sr
 
 MODEL_FILE = "sr.safetensors"
@@ -61,7 +61,7 @@ class Upscaler:
         self.arch = ARCH_OF[p.method]
         self.model_artifact = None
         self.net: torch.nn.Module | None = None
-        self._train_stats: dict[str, list] = {}
+        self._train_stats: list = []
         self.infer_seconds = 0.0
         self.perceptual, self.perceptual_note = self._perceptual()
         if p.model is not None:
@@ -110,7 +110,7 @@ class Upscaler:
             **p.degradation.model_dump(),
             what=f"training images {p.train}",
         )
-        net = self._fit(sampler, ctx.seed, prefix="", progress_desc="training")
+        net = self._fit(sampler, ctx.seed, progress_desc="training")
         meta = self._meta(net, trained_on=f"{len(train)} images from {p.train}")
         art = ctx.model_artifact("model", MODEL_FILE, **meta)
         save_safetensors(art.path, net.state_dict(), meta)
@@ -118,43 +118,58 @@ class Upscaler:
         ctx.info["model"] = f"{PAPERS[p.method]}, trained on {len(train)} images ({p.train})"
         return net
 
-    def _fit(self, sampler, seed: int, prefix: str, progress_desc: str, state=True, record=True):
+    def _fit(self, sampler, seed: int, progress_desc: str, tag: str = "", record: bool = True):
+        """A fresh network trained on ``sampler``: the pixel loss for all steps, or for SRGAN
+        the pixel loss for ``pretrain_fraction`` of them (SRResNet initialisation, as in the
+        paper), then the adversarial phase on the shared GAN trainer."""
         ctx, p = self.ctx, self.p
         torch.manual_seed(seed)
         net = build_net(self.arch, p.scale)
-        disc = None
+        pixel_steps = p.steps
         if p.method == "srgan":
-            from ..nets.sr import SRDiscriminator
+            pixel_steps = int(p.steps * p.pretrain_fraction)
+        if pixel_steps > 0:
+            progress = ctx.progress(pixel_steps, progress_desc)
+            res = train_sr(
+                net,
+                sampler,
+                steps=pixel_steps,
+                batch_size=p.batch_size,
+                lr=p.lr,
+                loss=p.loss,
+                device=self.device,
+                seed=seed,
+                record=ctx.record if record else None,
+                progress=progress,
+                max_seconds=p.max_minutes * 60 if p.max_minutes else None,
+                state_path=ctx.work_dir / f"sr_train{tag}.pt",
+                perceptual=self.perceptual,
+                perceptual_weight=p.perceptual_weight,
+            )
+            progress.close()
+            self._train_stats.append(res)
+            if res.stopped_early:
+                ctx.warn(
+                    f"training stopped after {res.steps} of {pixel_steps} steps (max_minutes "
+                    f"{p.max_minutes})"
+                )
+        if p.method == "srgan" and p.steps > pixel_steps:
+            from .srgan import SamplerData, SRGANSettings, SRGANTrainer
 
-            disc = SRDiscriminator()
-        progress = ctx.progress(p.steps, progress_desc)
-        res = train_sr(
-            net,
-            sampler,
-            steps=p.steps,
-            batch_size=p.batch_size,
-            lr=p.lr,
-            loss=p.loss,
-            device=self.device,
-            seed=seed,
-            record=ctx.record if record else None,
-            progress=progress,
-            max_seconds=p.max_minutes * 60 if p.max_minutes else None,
-            state_path=(ctx.work_dir / "sr_train.pt") if state else None,
-            discriminator=disc,
-            adversarial_weight=p.adversarial_weight,
-            pretrain_steps=int(p.steps * p.pretrain_fraction),
-            perceptual=self.perceptual,
-            perceptual_weight=p.perceptual_weight,
-            prefix=prefix,
-        )
-        progress.close()
-        key = f"{prefix}train" if prefix else "train"
-        self._train_stats.setdefault(key, []).append(res)
-        if res.stopped_early:
-            ctx.warn(
-                f"training stopped after {res.steps} of {p.steps} steps (max_minutes "
-                f"{p.max_minutes})"
+            settings = SRGANSettings(
+                iterations=p.steps - pixel_steps,
+                batch_size=p.batch_size,
+                loss=p.loss,
+                adversarial_weight=p.adversarial_weight,
+                perceptual_weight=p.perceptual_weight,
+            )
+            trainer = SRGANTrainer(ctx, settings, SamplerData(sampler), net, self.perceptual)
+            trainer.checkpoint_name = f"srgan{tag}.pt"
+            trainer.fit()
+            net = trainer.nets["G"].to(memory_format=torch.contiguous_format)
+            ctx.info["adversarial"] = (
+                f"SRGAN phase: {settings.iterations} iterations on the shared GAN trainer "
+                f"(SRGAN discriminator, vanilla GAN loss x {p.adversarial_weight:g}, Adam 1e-4)"
             )
         return net.eval()
 
@@ -218,15 +233,15 @@ class Upscaler:
                 net = self._fit(
                     sampler,
                     ctx.seed + i,
-                    prefix="",
                     progress_desc=f"zero-shot {names[i]}",
-                    state=False,
+                    tag=f"_{i}",
                     record=i == 0,
                 )
+            overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
             t0 = time.perf_counter()
-            results.append(upscale_tensor(net, lo, p.scale, p.tile, p.tile_overlap, self.device))
+            results.append(upscale_tensor(net, lo, p.scale, p.tile, overlap, self.device))
             self.infer_seconds += time.perf_counter() - t0
-        stats = [r for rs in self._train_stats.values() for r in rs]
+        stats = self._train_stats
         if stats:
             ctx.metrics["train_steps"] = int(np.mean([r.steps for r in stats]))
             ctx.metrics["train_seconds"] = round(sum(r.seconds for r in stats), 2)

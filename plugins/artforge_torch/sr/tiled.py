@@ -9,6 +9,7 @@ and the result equals whole-image inference.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -48,6 +49,20 @@ def tiled_forward(
             ]
     assert out is not None
     return out
+
+
+def conv_radius(net: torch.nn.Module) -> int:
+    """An upper bound of the receptive-field radius in input pixels of a network whose
+    convolutions are registered in the order they run (ESPCN, SRResNet): each convolution
+    adds ``dilation * (kernel // 2)`` pixels at its resolution, and a PixelShuffle divides
+    the later ones by its factor. Residual branches never reach further than the main path."""
+    radius, factor = 0.0, 1
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            radius += m.dilation[0] * (m.kernel_size[0] // 2) / factor
+        elif isinstance(m, torch.nn.PixelShuffle):
+            factor *= m.upscale_factor
+    return int(math.ceil(radius)) + 1
 
 
 def receptive_radius(

@@ -5,10 +5,8 @@ Pixel loss (L1 or MSE) with Adam, the learning rate halved at 50% and 75% of the
 
 * a perceptual loss on VGG19 features (Johnson et al. 2016; SRGAN's "VGG54" conv5_4), used
   only when VGG19 ImageNet weights are found, since random features measure nothing useful;
-* an adversarial loss (SRGAN, Ledig et al. 2017): after ``pretrain_steps`` of pixel-loss
-  training (SRResNet initialisation, as in the paper), a discriminator is trained against the
-  generator, with weight ``adversarial_weight`` (1e-3 in the paper) on the generator's
-  adversarial term and Adam at lr 1e-4.
+
+The adversarial (SRGAN) phase runs on the shared GAN trainer: see :mod:`.srgan`.
 
 The training state is saved to ``state_path`` every ``save_every`` seconds, so an interrupted
 step resumes where it stopped.
@@ -60,9 +58,6 @@ def train_sr(
     max_seconds: float | None = None,
     state_path: Path | None = None,
     save_every: float = 30.0,
-    discriminator: torch.nn.Module | None = None,
-    adversarial_weight: float = 1e-3,
-    pretrain_steps: int = 0,
     perceptual: torch.nn.Module | None = None,
     perceptual_weight: float = 0.0,
     log_every: int = 10,
@@ -76,14 +71,6 @@ def train_sr(
     sched = torch.optim.lr_scheduler.MultiStepLR(
         opt, milestones=[max(1, steps // 2), max(2, steps * 3 // 4)], gamma=0.5
     )
-    d_opt = None
-    gan_loss = None
-    if discriminator is not None:
-        from ..nets.losses import GANLoss
-
-        discriminator.to(device).train()
-        d_opt = torch.optim.Adam(discriminator.parameters(), lr=1e-4, betas=(0.9, 0.999))
-        gan_loss = GANLoss("vanilla").to(device)
     pixel = _pixel_loss(loss)
 
     start_step = 0
@@ -92,9 +79,6 @@ def train_sr(
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
-        if discriminator is not None and "disc" in state:
-            discriminator.load_state_dict(state["disc"])
-            d_opt.load_state_dict(state["d_opt"])
         start_step = int(state["step"])
     if hasattr(sampler, "reseed"):
         sampler.reseed(seed + start_step)
@@ -113,9 +97,6 @@ def train_sr(
         g_loss = pixel(out, y)
         if perceptual is not None and perceptual_weight > 0:
             g_loss = g_loss + perceptual_weight * F.mse_loss(perceptual(out), perceptual(y))
-        adversarial = discriminator is not None and step >= pretrain_steps
-        if adversarial:
-            g_loss = g_loss + adversarial_weight * gan_loss(discriminator(out), True)
         opt.zero_grad(set_to_none=True)
         g_loss.backward()
         opt.step()
@@ -126,24 +107,15 @@ def train_sr(
                 f"super-resolution training diverged at step {step + 1}: the loss is {value}",
                 hint="lower lr, or use loss: l1",
             )
-        if adversarial:
-            d_real = gan_loss(discriminator(y), True)
-            d_fake = gan_loss(discriminator(out.detach()), False)
-            d_loss = 0.5 * (d_real + d_fake)
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_opt.step()
         ema = value if ema is None else 0.95 * ema + 0.05 * value
         if record is not None and ((step + 1) % log_every == 0 or step + 1 == steps):
             record(f"{prefix}loss", step + 1, ema)
             losses.append((step + 1, ema))
-            if adversarial:
-                record(f"{prefix}d_loss", step + 1, float(d_loss.detach()))
         if progress is not None:
             progress.update(1, loss=ema)
         now = time.perf_counter()
         if state_path is not None and now - last_save > save_every:
-            _save(state_path, step + 1, steps, net, opt, sched, discriminator, d_opt)
+            _save(state_path, step + 1, steps, net, opt, sched)
             last_save = now
         if max_seconds is not None and now - t0 > max_seconds:
             stopped = step + 1 < steps
@@ -160,7 +132,7 @@ def train_sr(
     )
 
 
-def _save(path, step, steps, net, opt, sched, disc, d_opt) -> None:
+def _save(path, step, steps, net, opt, sched) -> None:
     state = {
         "step": step,
         "steps": steps,
@@ -168,7 +140,4 @@ def _save(path, step, steps, net, opt, sched, disc, d_opt) -> None:
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
     }
-    if disc is not None:
-        state["disc"] = disc.state_dict()
-        state["d_opt"] = d_opt.state_dict()
     save_state(path, state)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from artforge.api import StepError
 
@@ -37,13 +36,13 @@ class LossNetwork:
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            f = self.net(content)
+            f = self.net(content, self.content_layers)
         return {k: f[k].detach() for k in self.content_layers}
 
     def style_targets(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gram matrices of the style image (averaged over a batch of style images)."""
         with torch.no_grad():
-            f = self.net(style)
+            f = self.net(style, self.style_layers)
         return {k: gram(f[k]).mean(0, keepdim=True).detach() for k in self.style_layers}
 
     def losses(
@@ -53,7 +52,7 @@ class LossNetwork:
         style_t: dict[str, torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(content, style, total variation) losses of a batch ``x``."""
-        f = self.net(x)
+        f = self.net(x, self.layers if content_t is not None else self.style_layers)
         lc = x.new_zeros(())
         if content_t is not None:
             lc = sum(content_loss(f[k], content_t[k]) for k in self.content_layers) / len(
@@ -64,11 +63,11 @@ class LossNetwork:
 
 
 # -- losses ------------------------------------------------------------------------------------
-# The Gram matrix and the TV loss are the shared definitions of artforge_torch.nets.losses.
-# The content and style terms are *relative* squared errors (each layer's error divided by
-# the mean square of its target), so a weight means the same with VGG19 and with the random
-# features, whose activations differ in scale by orders of magnitude; with fixed targets
-# this is Gatys et al.'s loss times a constant per layer.
+# The Gram matrix, content, style and TV losses are the shared definitions of
+# artforge_torch.nets.losses. Each layer's content and style term is divided by the squared
+# norm of its target, i.e. is a *relative* squared error, so that a weight means the same with
+# VGG19 and with the random features, whose activations differ in scale by orders of
+# magnitude; with fixed targets this is Gatys et al.'s loss times a constant per layer.
 EPS = 1e-12
 
 
@@ -79,14 +78,16 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    target = target.expand_as(f)
-    return F.mse_loss(f, target) / (target.pow(2).mean() + EPS)
+    from ..nets import losses
+
+    return losses.content_loss(f, target) / (target.float().pow(2).mean() + EPS)
 
 
 def style_loss(f: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    g = gram(f)
-    target = target_gram.expand_as(g)
-    return F.mse_loss(g, target) / (target.pow(2).mean() + EPS)
+    from ..nets import losses
+
+    k = "layer"
+    return losses.style_loss({k: f}, {k: target_gram}) / (target_gram.float().pow(2).sum() + EPS)
 
 
 def tv(x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +140,7 @@ def build_loss_network(
         s = list(style_layers or feat.DEFAULT_STYLE_LAYERS)
         _check_layers(c + s, feat.VGG19_LAYERS, "VGG19")
         net = feat.VGG19Features(layers=list(dict.fromkeys(c + s)))
-        feat.load_vgg19_weights(net, path)
+        load_vgg(net, path)
         kind, desc = "vgg19", VGG_DESC.format(path=path)
     else:
         net = feat.RandomMultiScaleFeatures(seed=seed)
@@ -166,7 +167,7 @@ def perceptual_network(path: Path, device: torch.device) -> torch.nn.Module:
     from ..nets import features as feat
 
     net = feat.VGG19Features(layers=["conv5_4"])
-    feat.load_vgg19_weights(net, path)
+    load_vgg(net, path)
     net = net.to(device).eval()
     for q in net.parameters():
         q.requires_grad_(False)
@@ -180,6 +181,20 @@ def perceptual_network(path: Path, device: torch.device) -> torch.nn.Module:
             return self.inner(x)["conv5_4"]
 
     return _One(net)
+
+
+def load_vgg(net: torch.nn.Module, path: Path) -> None:
+    """Load torchvision-layout VGG19 weights, with a clear error for a wrong file."""
+    from ..nets.features import load_vgg19_weights
+
+    try:
+        load_vgg19_weights(net, path)
+    except Exception as exc:
+        raise StepError(
+            f"cannot load VGG19 weights from {path}: {type(exc).__name__}: {str(exc)[:300]}",
+            hint="expected torchvision's vgg19 state dict (features.N.weight/bias keys), "
+            "e.g. vgg19-dcbbb9e9.pth, as .pth or .safetensors",
+        ) from None
 
 
 def _check_layers(layers: list[str], known, what: str) -> None:

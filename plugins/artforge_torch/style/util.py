@@ -14,20 +14,13 @@ from artforge.api import StepError, atomic_open
 
 
 def resolve_device(name: str | None) -> torch.device:
-    """``auto`` -> the first CUDA GPU if there is one, else the CPU."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise StepError(
-            f"device {name} was requested but torch sees no CUDA GPU",
-            hint="use device: auto or cpu, or install the CUDA build of torch",
-        )
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise StepError("device mps was requested but is not available", hint="use device: cpu")
-    return torch.device(name)
+    """``auto`` -> the first CUDA GPU if there is one, else the CPU (the shared rule of the
+    torch backend); also uses every core unless OMP_NUM_THREADS says otherwise."""
+    from ..training.device import configure_threads
+    from ..training.device import resolve_device as shared
+
+    configure_threads()
+    return shared(name or "auto")
 
 
 def describe_device(device: torch.device) -> str:
@@ -42,7 +35,8 @@ def to_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tens
     a = np.asarray(img)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=-1)
-    t = torch.from_numpy(np.ascontiguousarray(a[..., :3])).permute(2, 0, 1).float().div_(255.0)
+    a = np.require(a[..., :3], requirements=["C", "W"])  # a writable copy only if needed
+    t = torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0)
     return t.unsqueeze(0).contiguous().to(device)
 
 
@@ -98,14 +92,18 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """A resumable training state (tensors, numbers, optimiser state) written atomically;
     read back with ``torch.load(weights_only=True)``, which never unpickles code."""
-    with atomic_open(path, "wb") as fh:
-        torch.save(state, fh)
+    from ..training.checkpoint import save_checkpoint
+
+    save_checkpoint(path, state)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
+    """The saved state, or None if there is none or it is damaged (then training restarts)."""
+    from ..training.checkpoint import load_checkpoint
+
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None  # a damaged state from an interrupted run: start again
+        return load_checkpoint(path)
+    except StepError:
+        return None

@@ -1,0 +1,187 @@
+"""The ``super-resolve`` step end to end on tiny images (PyTorch backend)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from artforge.errors import RecipeError, StepError  # noqa: E402
+from artforge.images import load_image  # noqa: E402
+from artforge.plugins import PluginHost  # noqa: E402
+from artforge.recipe import load_recipe  # noqa: E402
+from artforge.runner import Runner  # noqa: E402
+
+HEAD = """name: sr-test
+seed: 3
+device: cpu
+gallery: {enabled: false}
+steps:
+  - id: scenes
+    uses: synthetic-scenes
+    with: {count: 4, holdout: 2, size: 48}
+"""
+
+
+@pytest.fixture(scope="module")
+def host():
+    return PluginHost()
+
+
+def run(host, tmp_path, steps: str, out="run", overrides=()):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(HEAD + steps)
+    recipe = load_recipe(path, host, overrides)
+    Runner(recipe, host, tmp_path / out, quiet=True, log=lambda m: None).run()
+    return tmp_path / out
+
+
+def record(run_dir, step):
+    return json.loads((run_dir / "steps" / step / "record.json").read_text())
+
+
+def images(run_dir, step, output="images"):
+    rec = record(run_dir, step)["outputs"][output]
+    root = run_dir / "steps" / step / rec["path"]
+    return {f: load_image(root / f) for f in rec["files"]}
+
+
+def test_evaluate_mode_scores_bicubic_against_itself_and_matches_upscale_mode(host, tmp_path):
+    out = run(
+        host,
+        tmp_path,
+        """
+  - id: ev
+    uses: super-resolve
+    with: {images: "${scenes.holdout_day}", method: bicubic, mode: evaluate, scale: 3}
+  - id: up
+    uses: super-resolve
+    with: {images: "${ev.lowres}", method: bicubic, scale: 3,
+           ground_truth: "${scenes.holdout_day}"}
+""",
+    )
+    m = record(out, "ev")["metrics"]
+    assert m["psnr_gain_db"] == 0 and m["y_psnr"] == m["bicubic_y_psnr"] > 15
+    assert 0 < m["y_ssim"] == m["bicubic_y_ssim"] <= 1
+    lows, highs = images(out, "ev", "lowres"), images(out, "ev")
+    assert all(a.shape == (16, 16, 3) for a in lows.values())  # 48 / 3
+    assert all(a.shape == (48, 48, 3) for a in highs.values())
+    # upscaling the same low-resolution images and scoring them against the originals
+    # reproduces evaluation mode exactly
+    up = record(out, "up")["metrics"]
+    assert up["y_psnr"] == m["y_psnr"] and up["y_ssim"] == m["y_ssim"]
+    ups = images(out, "up")
+    assert ups.keys() == highs.keys() and all(np.array_equal(ups[k], highs[k]) for k in highs)
+
+
+@pytest.mark.slow
+def test_espcn_trains_saves_and_reloads_with_identical_tiled_results(host, tmp_path):
+    out = run(
+        host,
+        tmp_path,
+        """
+  - id: sr
+    uses: super-resolve
+    with: {images: "${scenes.holdout_day}", train: "${scenes.day}", method: espcn,
+           mode: evaluate, steps: 30, batch_size: 4, patch_size: 32, tile: null}
+  - id: again
+    uses: super-resolve
+    with: {images: "${scenes.holdout_day}", model: "${sr.model}", method: espcn,
+           mode: evaluate, tile: 8}
+""",
+    )
+    rec = record(out, "sr")
+    m = rec["metrics"]
+    assert m["train_steps"] == 30 and np.isfinite(m["final_train_loss"])
+    assert {"y_psnr", "bicubic_y_psnr", "y_ssim", "bicubic_y_ssim", "psnr_gain_db"} <= set(m)
+    assert [x for x, _ in rec["series"]["loss"]][-1] == 30
+    assert "trained on 4 images" in rec["info"]["model"]
+    assert rec["outputs"]["model"]["meta"]["arch"] == "espcn"
+    first, second = images(out, "sr"), images(out, "again")
+    assert first.keys() == second.keys()
+    assert all(np.array_equal(first[k], second[k]) for k in first)  # 8-pixel tiles, same output
+    assert record(out, "again")["metrics"]["y_psnr"] == m["y_psnr"]
+
+    ckpt = out / "steps/sr/model/sr.safetensors"
+    out2 = run(
+        host,
+        tmp_path,
+        f"""
+  - id: ck
+    uses: super-resolve
+    with: {{images: "${{scenes.holdout_day}}", checkpoint: "{ckpt}", method: espcn,
+           mode: evaluate}}
+""",
+        out="run2",
+    )
+    third = images(out2, "ck")
+    assert all(np.array_equal(first[k], third[k]) for k in first)
+    with pytest.raises(StepError, match="trained for x2, but this step asks for x3"):
+        run(
+            host,
+            tmp_path,
+            f"""
+  - id: ck
+    uses: super-resolve
+    with: {{images: "${{scenes.holdout_day}}", checkpoint: "{ckpt}", method: espcn, scale: 3}}
+""",
+            out="run3",
+        )
+
+
+def test_zero_shot_training_on_each_image(host, tmp_path):
+    out = run(
+        host,
+        tmp_path,
+        """
+  - id: zs
+    uses: super-resolve
+    with: {images: "${scenes.holdout_day}", method: espcn, mode: evaluate, steps: 8,
+           batch_size: 2, patch_size: 16}
+""",
+    )
+    rec = record(out, "zs")
+    assert "zero-shot" in rec["info"]["training"]
+    assert rec["metrics"]["train_steps"] == 8 and "model" not in rec["outputs"]
+    assert len(rec["series"]["loss"]) == 1  # the first image's curve (logged every 10 steps)
+    assert all(a.shape == (48, 48, 3) for a in images(out, "zs").values())
+
+
+@pytest.mark.slow
+def test_srgan_runs_its_adversarial_phase_on_the_gan_trainer(host, tmp_path):
+    out = run(
+        host,
+        tmp_path,
+        """
+  - id: gan
+    uses: super-resolve
+    with: {images: "${scenes.holdout_day}", train: "${scenes.day}", method: srgan, scale: 2,
+           steps: 4, batch_size: 2, patch_size: 24, pretrain_fraction: 0.5, tile: null}
+""",
+    )
+    rec = record(out, "gan")
+    assert "SRGAN phase: 2 iterations" in rec["info"]["adversarial"]
+    assert {"loss_D", "loss_G", "loss_G_GAN"} <= set(rec["series"])
+    assert rec["outputs"]["model"]["meta"]["arch"] == "srresnet"
+    assert all(a.shape == (96, 96, 3) for a in images(out, "gan").values())
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ("{images: '${scenes.day}', method: espcn, scale: 5}", "supports scale 2, 3 or 4"),
+        ("{images: '${scenes.day}', method: bicubic, train: '${scenes.day}'}", "interpolation"),
+        (
+            "{images: '${scenes.day}', mode: evaluate, ground_truth: '${scenes.day}'}",
+            "drop `ground_truth`",
+        ),
+    ],
+)
+def test_invalid_parameters_are_recipe_errors(host, tmp_path, params, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(HEAD + f"  - id: sr\n    uses: super-resolve\n    with: {params}\n")
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(path, host)
