@@ -30,6 +30,12 @@ from .yamlsrc import SourceMap, format_path, load_yaml
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+PATTERN_WORDS = {
+    ID_PATTERN: "a step id starts with a letter or '_' and holds only letters, digits, '_' and "
+    "'-' (at most 64 characters)",
+    NAME_PATTERN: "a run name starts with a letter or digit and holds only letters, digits, "
+    "'_', '.' and '-' (at most 100 characters): it names the folder gallery/<name>",
+}
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 MAX_STEPS = 10_000
 
@@ -171,13 +177,25 @@ def parse_recipe(
         raise _from_validation(exc, RecipeSpec, (), smap, data) from None
 
     # Plugins named by the recipe
-    base_dir = base_dir or Path.cwd()
-    for i, plugin in enumerate(spec.plugins):
-        from .errors import PluginError
+    from .errors import PluginError
 
+    base_dir = base_dir or Path.cwd()
+    before = set(getattr(host, "infos", {}))
+    for i, plugin in enumerate(spec.plugins):
         try:
             host.load_spec(plugin, base_dir)
         except PluginError as exc:
+            raise RecipeError(
+                exc.message,
+                location=smap.locate(("plugins", i)),
+                key_path=f"plugins[{i}]",
+                hint=exc.hint,
+            ) from None
+        try:
+            host.registry  # noqa: B018 - a clash with installed plugins shows up here
+        except PluginError as exc:
+            for name in set(getattr(host, "infos", {})) - before:
+                host.unregister(name)  # leave the host as it was
             raise RecipeError(
                 exc.message,
                 location=smap.locate(("plugins", i)),
@@ -429,7 +447,8 @@ def _from_validation(
     more = len(errors) - 1
     tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
     overrides = smap.overrides
-    location = smap.locate(full, key=etype == "extra_forbidden")
+    across = etype == "value_error" and isinstance(err.get("input"), dict)  # model validator
+    location = smap.locate(full, key=etype == "extra_forbidden" or across)
     for opath, item in overrides.items():
         if tuple(full[: len(opath)]) == tuple(opath):
             location = Location(f"--set {item}")
@@ -458,8 +477,12 @@ def _from_validation(
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    pattern = (err.get("ctx") or {}).get("pattern")
+    if etype == "string_pattern_mismatch" and pattern in PATTERN_WORDS:
+        msg = PATTERN_WORDS[pattern]
     got = f" (got {shown})"
-    if (etype == "value_error" and isinstance(value, dict)) or repr(value) in msg:
+    named = f"got {value!r}" in msg or f"got {value}" in msg
+    if across or etype in ("too_long", "too_short") or named:
         got = ""  # a check across several keys, or a message that names the value already
     hint = _field_hint(model, loc)
     return RecipeError(

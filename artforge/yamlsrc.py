@@ -105,6 +105,10 @@ def load_yaml(text: str, file: str = "<recipe>") -> tuple[Any, SourceMap]:
                 if not last:
                     continue
                 raise _yaml_error(exc, file) from None
+            except yaml.reader.ReaderError as exc:
+                if not last:
+                    continue
+                raise _reader_error(exc, text, file) from None
             except yaml.YAMLError as exc:
                 if not last:
                     continue
@@ -214,6 +218,20 @@ def _compose(loader: Any, file: str) -> yaml.Node | None:
         )
     loader.get_event()
     return root
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> RecipeError:
+    """A character YAML does not allow (a NUL, a control character): where it is."""
+    pos = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = exc.character
+    shown = f"#x{char:04x}" if isinstance(char, int) else f"#x{ord(char):04x}"
+    return RecipeError(
+        f"invalid YAML: the control character {shown} is not allowed in a recipe",
+        location=Location(file, line, col),
+        hint="save the recipe as plain UTF-8 text",
+    )
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> RecipeError:
