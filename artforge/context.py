@@ -50,7 +50,7 @@ class ImageSetWriter:
             stem = f"{base}_{k}"
         self._names.add(stem)
         fname = f"{stem}.png"
-        save_png(self.root / fname, image)
+        save_png(self.root / fname, image, durable=False)  # the runner syncs the step folder
         self.files.append(fname)
         if label is not None:
             self.labels.append(int(label))
@@ -124,12 +124,22 @@ class StepContext:
     def model_artifact(self, output: str, filename: str, **meta: Any) -> ModelArtifact:
         folder = self.path(safe_name(output))
         folder.mkdir(parents=True, exist_ok=True)
-        return ModelArtifact(folder, filename, meta)
+        return ModelArtifact(folder, self._plain_file_name(filename), meta)
 
     def file_artifact(self, output: str, filename: str, **meta: Any) -> FileArtifact:
         folder = self.path(safe_name(output))
         folder.mkdir(parents=True, exist_ok=True)
-        return FileArtifact(folder, filename, meta)
+        return FileArtifact(folder, self._plain_file_name(filename), meta)
+
+    def _plain_file_name(self, filename: str) -> str:
+        """An artifact's file lies directly in its output folder: no separators, no ``..``."""
+        name = str(filename)
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise StepError(
+                f"step '{self.step_id}': refusing the artifact file name {name!r}: it must be a "
+                "plain file name inside the step's folder"
+            )
+        return name
 
     # -- records --------------------------------------------------------------------------
     def record(self, name: str, x: float, y: float) -> None:

@@ -57,6 +57,12 @@ def load_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"image too large (decompression bomb guard): {path}") from None
     except UnidentifiedImageError:
+        kind = _sniff(path)
+        if kind:  # an image's signature, then nothing Pillow can read: cut short or damaged
+            raise DataError(
+                f"corrupt or truncated image {path}: it starts like a {kind} file but cannot "
+                "be decoded"
+            ) from None
         raise DataError(
             f"not an image file (or an unsupported format): {path}",
             hint="supported formats: " + ", ".join(IMAGE_SUFFIXES),
@@ -65,11 +71,36 @@ def load_image(
         raise DataError(f"corrupt or truncated image {path}: {exc}") from None
 
 
+SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _sniff(path: Path) -> str | None:
+    """The format an image file's first bytes announce (None for anything else)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for sig, kind in SIGNATURES.items() if head.startswith(sig)), None)
+
+
 def to_array(im: Image.Image, mode: str = "RGB") -> np.ndarray:
     """Convert any Pillow image to uint8 RGB (or L) without surprises."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        # a 16-bit file spans 0..65535 however dark it is; a 32-bit "I" image has no fixed
+        # range: values above 255 are taken as 16-bit
+        sixteen = im.mode.startswith("I;16") or arr.max(initial=0) > 255
+        hi = 65535.0 if sixteen else 255.0
         im = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif im.mode == "F":
         arr = np.asarray(im, dtype=np.float64)
@@ -92,9 +123,10 @@ def encode_png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def save_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` (uint8 or float in [0, 1]) as a PNG, atomically."""
-    write_bytes(path, encode_png(array))
+def save_png(path: str | os.PathLike, array: np.ndarray, *, durable: bool = True) -> None:
+    """Write ``array`` (uint8 or float in [0, 1]) as a PNG, atomically (``durable=False``:
+    without an fsync, for staging folders that are flushed as a whole; see atomic.sync_tree)."""
+    write_bytes(path, encode_png(array), durable=durable)
 
 
 def as_uint8(array: np.ndarray) -> np.ndarray:

@@ -18,10 +18,12 @@ keys of the steps it reads. A step whose record has the same key is reused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -33,7 +35,7 @@ from typing import Any
 
 from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
-from .atomic import replace_dir, write_json, write_text
+from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import StepContext
 from .errors import ArtforgeError, ResourceError, RunLocked, StepError
 from .params import parse_ref
@@ -184,6 +186,10 @@ class Runner:
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> RunSummary:
+        # everything that can be checked without writing is checked before the first write
+        for step, _, action in self.plan():
+            if action == "run":
+                self._check_backend(step)
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -196,13 +202,56 @@ class Runner:
                 f"the run directory {self.run_dir} is not writable",
                 hint="choose another folder with --out",
             )
-        with self._lock():
-            return self._run_locked()
+        try:
+            with self._lock():
+                self._refuse_symlinks()
+                self._sweep()
+                return self._run_locked()
+        except OSError as exc:
+            err = _resource_error(exc, self.run_dir)
+            if err is exc:
+                raise
+            raise err from None
+
+    def _refuse_symlinks(self) -> None:
+        """Everything artforge writes stays inside the run directory: a symbolic link in it
+        (``steps -> /elsewhere``, ``.staging -> ~``) would send writes or deletions outside."""
+        for root, dirs, files in os.walk(self.run_dir):
+            for name in dirs + files:
+                path = Path(root) / name
+                if path.is_symlink():
+                    raise ArtforgeError(
+                        f"refusing to run: {path} is a symbolic link (to {os.readlink(path)}); "
+                        "artforge writes only inside the run directory",
+                        hint="remove the link, or choose another folder with --out",
+                    )
+
+    def _sweep(self) -> None:
+        """Remove what a killed run left half-done: temporary files of atomic writes
+        (``.name.XXXXXXXX.tmp``) and step folders set aside by ``replace_dir``."""
+        for root, dirs, files in os.walk(self.run_dir):
+            for name in files:
+                if TEMP_FILE.match(name):
+                    with contextlib.suppress(OSError):
+                        os.unlink(Path(root) / name)
+            for name in list(dirs):
+                if OLD_DIR.match(name):
+                    shutil.rmtree(Path(root) / name, ignore_errors=True)
+                    dirs.remove(name)
 
     @contextlib.contextmanager
     def _lock(self):
         path = self.run_dir / ".lock"
-        fh = open(path, "a+")  # noqa: SIM115 - held for the whole run
+        try:  # O_NOFOLLOW: a planted `.lock -> ~/file` must not be truncated
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ArtforgeError(
+                    f"refusing to run: {path} is a symbolic link",
+                    hint="remove it; artforge writes only inside the run directory",
+                ) from None
+            raise
+        fh = os.fdopen(fd, "r+")
         try:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -256,7 +305,8 @@ class Runner:
                     entry["error"] = str(exc)
                     manifest["status"] = entry["status"]
                     manifest["finished"] = _now()
-                    self._write_manifest(manifest)
+                    with contextlib.suppress(OSError):  # e.g. the disk is full: keep exc
+                        self._write_manifest(manifest)
                     summary.outcomes.append(StepOutcome(step.id, "failed", 0.0, key))
                     raise
                 dt = time.perf_counter() - t0
@@ -322,19 +372,16 @@ class Runner:
             raise
         except MemoryError:
             raise ResourceError(
-                f"step '{step.id}' ran out of memory", hint="use a smaller batch_size or image size"
+                f"step '{step.id}' ran out of memory", hint=_smaller_hint(step, gpu=False)
             ) from None
         except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
-                raise ResourceError(
-                    f"step '{step.id}': the disk is full ({exc.filename or ''})"
-                ) from None
+            if exc.errno in RESOURCE_ERRNOS:
+                raise _resource_error(exc, self.run_dir, step.id) from None
             raise self._crash(step, exc) from exc
         except Exception as exc:
             if _is_oom(exc):
                 raise ResourceError(
-                    f"step '{step.id}' ran out of GPU memory",
-                    hint="lower batch_size, use a smaller image size or tiling (tile: 256), or device: cpu",
+                    f"step '{step.id}' ran out of GPU memory", hint=_smaller_hint(step, gpu=True)
                 ) from None
             raise self._crash(step, exc) from exc
         outputs = outputs or {}
@@ -388,6 +435,7 @@ class Runner:
             "status": "ok",
         }
         write_json(staging / RECORD, record)
+        sync_tree(staging)  # every file on disk before the folder is published
         target = self.step_dir(step.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         replace_dir(staging, target)
@@ -477,6 +525,57 @@ class Runner:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary names
+OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
+
+
+def _resource_error(exc: OSError, run_dir: Path, step_id: str | None = None) -> Exception:
+    """A full disk or a folder that cannot be written: one clear message (exit status 2)."""
+    if exc.errno not in RESOURCE_ERRNOS:
+        return exc
+    who = f"step '{step_id}': " if step_id else ""
+    where = exc.filename or run_dir
+    kept = "finished steps are kept; the same command resumes after that"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ResourceError(
+            f"{who}the disk is full (writing {where})",
+            hint=f"free some space or choose another folder with --out; {kept}",
+        )
+    if exc.errno == errno.EROFS:
+        return ResourceError(
+            f"{who}cannot write {where}: the file system is read-only",
+            hint="choose another folder with --out",
+        )
+    return ResourceError(
+        f"{who}cannot write {where}: permission denied",
+        hint="check the folder's permissions, or choose another folder with --out",
+    )
+
+
+def _smaller_hint(step: Step, gpu: bool) -> str:
+    params = step.params
+    parts = []
+    batch = getattr(params, "batch_size", None)
+    if isinstance(batch, int) and batch > 1:
+        parts.append(f"a smaller batch_size (now {batch}; try {max(1, batch // 2)})")
+    elif batch is not None:
+        parts.append("a smaller batch_size")
+    if hasattr(params, "tile"):
+        tile = getattr(params, "tile", None)
+        parts.append(f"smaller tiles (tile: {tile // 2})" if tile else "tiling (tile: 256)")
+    for key in ("image_size", "patch_size", "size"):
+        if isinstance(getattr(params, key, None), int):
+            parts.append(f"a smaller {key}")
+            break
+    if not parts:
+        parts.append("smaller images")
+    hint = "use " + ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+    if gpu:
+        hint += "; or device: cpu (slower, but limited only by the machine's memory)"
+    return hint
 
 
 def _is_oom(exc: BaseException) -> bool:

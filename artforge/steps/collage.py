@@ -20,30 +20,28 @@ def run(ctx, p):
     bg = _colour(p.background, "background")
     fg = _colour(p.text_color, "text_color")
     out = ctx.image_writer("sheets")
+    # images are loaded one sheet at a time: memory stays bounded however large the sets
     if p.layout == "columns":
         n = min(len(s) for s in sets)
         if p.limit:
             n = min(n, p.limit)
         if n == 0:
             raise StepError("collage: an input image set is empty")
-        rows = [[s.load(i) for s in sets] for i in range(n)]
         for k, start in enumerate(range(0, n, p.rows_per_sheet)):
-            sheet = render_sheet(rows[start : start + p.rows_per_sheet], labels, p, bg, fg)
+            rows = [[s.load(i) for s in sets] for i in range(start, min(n, start + p.rows_per_sheet))]
+            sheet = render_sheet(rows, labels, p, bg, fg)
             out.add(sheet, name=f"sheet{k + 1:03d}")
     else:
-        items = []
-        for s, label in zip(sets, labels):
+        items = []  # (set, index): loaded when its sheet is drawn
+        for s in sets:
             count = min(len(s), p.limit) if p.limit else len(s)
-            items.extend((s.load(i), label) for i in range(count))
+            items.extend((s, i) for i in range(count))
         if not items:
             raise StepError("collage: the input image sets are empty")
         per_sheet = p.columns * p.rows_per_sheet
         for k, start in enumerate(range(0, len(items), per_sheet)):
-            chunk = items[start : start + per_sheet]
-            grid = [
-                [img for img, _ in chunk[r : r + p.columns]]
-                for r in range(0, len(chunk), p.columns)
-            ]
+            chunk = [s.load(i) for s, i in items[start : start + per_sheet]]
+            grid = [chunk[r : r + p.columns] for r in range(0, len(chunk), p.columns)]
             sheet = render_sheet(grid, [], p, bg, fg)
             out.add(sheet, name=f"sheet{k + 1:03d}")
     return {"sheets": out.finish(labels=labels, layout=p.layout)}
