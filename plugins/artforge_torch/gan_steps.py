@@ -169,11 +169,13 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
         out.add(results[i], name=names[i])
     outputs = {"images": out.finish()}
     if p.target:
-        outputs["metrics"] = _score(ctx, p, names, results, images)
+        outputs.update(_score(ctx, p, names, results, images))
     return outputs
 
 
-def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], images: Any) -> Any:
+def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], images: Any) -> dict[str, Any]:
+    """PSNR/SSIM against ``target`` (and for the colour baseline): outputs ``metrics`` (a
+    metrics.json file) and, with a baseline, ``baseline`` (its images, named like the inputs)."""
     from artforge.metrics import apply_affine_colour, fit_affine_colour, psnr, ssim
 
     target = ctx.images(p.target)
@@ -190,6 +192,14 @@ def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], i
             raise StepError(f"step '{ctx.step_id}': the baseline source and target share no file names")
         coef = fit_affine_colour([src.load(i) for i, _ in sel], [tgt.load(j) for _, j in sel])
         ctx.info["baseline"] = "per-channel affine colour map fitted by least squares on the training pairs"
+    outputs: dict[str, Any] = {}
+    baseline: dict[int, np.ndarray] = {}
+    if coef is not None:
+        writer = ctx.image_writer("baseline")
+        for i, name in enumerate(names):
+            baseline[i] = apply_affine_colour(images.load(i), coef)
+            writer.add(baseline[i], name=name)
+        outputs["baseline"] = writer.finish(method="per-channel affine colour map", coefficients=coef.round(5).tolist())
     per_image: dict[str, dict[str, float]] = {}
     for i, j in pairs:
         truth = target.load(j)
@@ -198,7 +208,7 @@ def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], i
             continue
         row = {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth)}
         if coef is not None:
-            base = apply_affine_colour(images.load(i), coef)
+            base = baseline[i]
             row["baseline_psnr"] = psnr(base, truth)
             row["baseline_ssim"] = ssim(base, truth)
         per_image[names[i]] = {k: round(v, 4) for k, v in row.items()}
@@ -212,6 +222,13 @@ def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], i
     ctx.metrics["scored_images"] = len(per_image)
     ctx.metrics["per_image"] = per_image
     art = ctx.file_artifact("metrics", "metrics.json")
-    write_json(art.path, {"mean": means, "psnr_margin_db": ctx.metrics.get("psnr_margin_db"), "per_image": per_image})
-
-    return art
+    summary: dict[str, Any] = {"mean": means, "psnr_margin_db": ctx.metrics.get("psnr_margin_db")}
+    if coef is not None:
+        summary["baseline"] = {
+            "method": "per-channel affine colour map, least squares on the training pairs",
+            "coefficients": {c: coef[k].round(6).tolist() for k, c in enumerate("RGB")},
+        }
+    summary["per_image"] = per_image
+    write_json(art.path, summary)
+    outputs["metrics"] = art
+    return outputs

@@ -18,9 +18,10 @@ STEPS = [
         name="translate",
         params=TranslateParams,
         run="artforge_torch.gan_steps:translate",
-        outputs=("images", "metrics"),
+        outputs=("images", "metrics", "baseline"),
         description="Apply a trained generator to images of any size (padding or tiling); PSNR/SSIM vs a target",
         backend="torch",
+        version="2",  # 2: the colour baseline's images are an output
     ),
 ]
 
