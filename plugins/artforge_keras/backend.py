@@ -21,9 +21,11 @@ everything is float32 (CPU mixed precision is slower for convolutions).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +69,8 @@ def keras_module() -> Any:
         os.environ["KERAS_BACKEND"] = "tensorflow"
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import keras
+        with _quiet_native_stderr():
+            import keras
     except ImportError as exc:  # pragma: no cover - a broken installation
         raise BackendUnavailable(
             f"keras failed to import: {exc}", hint=f"reinstall it: {INSTALL}"
@@ -87,6 +90,40 @@ def keras_module() -> Any:
         )
     _configure()
     return keras
+
+
+# Native start-up lines TensorFlow prints on stderr whatever TF_CPP_MIN_LOG_LEVEL says (absl
+# logs from static initialisers): informational only.
+_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Hide TensorFlow's start-up banner (printed by C++ on file descriptor 2 while it is
+    imported); every other line written meanwhile is passed on."""
+    if "tensorflow" in sys.modules or os.environ.get("ARTFORGE_TF_VERBOSE"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. captured): nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+            kept = [
+                ln for ln in text.splitlines() if ln.strip() and not any(n in ln for n in _NOISE)
+            ]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def _configure() -> None:
@@ -193,3 +230,12 @@ def runtime(spec: str = "auto", amp: str = "auto") -> Runtime:
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and keras' global seed generator."""
     keras_module().utils.set_random_seed(int(seed) % (2**32))
+
+
+def fresh_session(seed: int) -> None:
+    """Start a step from a clean Keras state: automatic layer names numbered from zero again
+    (they name the groups of a ``.weights.h5`` file, so the same run gives the same bytes
+    whatever ran before it in the process) and all generators seeded with ``seed``."""
+    keras = keras_module()
+    keras.backend.clear_session(free_memory=False)
+    set_seed(seed)

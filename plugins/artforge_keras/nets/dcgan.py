@@ -11,7 +11,7 @@ with phi(x) flattened in PyTorch's (C, H, W) order, so the embeddings are interc
 from __future__ import annotations
 
 from ..backend import keras_module
-from .layers import SpectralEmbedding, conv_transpose, norm_layer, sn_conv
+from .layers import LeakyReLU, SpectralEmbedding, conv_transpose, norm_layer, sn_conv
 
 keras = keras_module()
 layers = keras.layers
@@ -101,14 +101,14 @@ class DCGANDiscriminator(keras.Model):
         use_bias = norm != "batch"
         x_in = keras.Input((image_size, image_size, nc), name="image")
         h = sn_conv(ndf, 4, 2, 1, True, name="features.0", enabled=sn, even_input=True)(x_in)
-        h = layers.LeakyReLU(0.2)(h)
+        h = LeakyReLU(0.2)(h)
         mult, i = 1, 2
         for _ in range(n - 1):
             h = sn_conv(
                 ndf * mult * 2, 4, 2, 1, use_bias, name=f"features.{i}", enabled=sn, even_input=True
             )(h)
             h = norm_layer(norm, name=f"features.{i + 1}")(h)
-            h = layers.LeakyReLU(0.2)(h)
+            h = LeakyReLU(0.2)(h)
             mult *= 2
             i += 3
         logits = sn_conv(1, 4, 1, 0, True, name="out", enabled=sn)(h)

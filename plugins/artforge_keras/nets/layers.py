@@ -261,6 +261,24 @@ class NearestResizeLike(layers.Layer):
         return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
 
 
+class LeakyReLU(layers.Layer):
+    """``nn.LeakyReLU(slope)`` computed as ``max(x, slope * x)`` (equal for 0 < slope < 1).
+
+    TensorFlow's graph optimiser tries to fuse Conv2D + BiasAdd + LeakyRelu and, in a
+    GradientTape graph where LeakyReluGrad needs the BiasAdd output, fails with a
+    "remapper failed" error on stderr (the fusion is skipped anyway); this form avoids it."""
+
+    def __init__(self, negative_slope: float = 0.2, **kw):
+        super().__init__(**kw)
+        self.negative_slope = float(negative_slope)
+
+    def call(self, x):
+        return ops.maximum(x, x * self.negative_slope)
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
 class PReLU(layers.Layer):
     """``nn.PReLU()``: one learnable slope for all channels, initialised to 0.25."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from ..backend import keras_module
-from .layers import conv, conv_transpose, norm_layer, sn_conv
+from .layers import LeakyReLU, conv, conv_transpose, norm_layer, sn_conv
 
 keras = keras_module()
 layers = keras.layers
@@ -131,19 +131,19 @@ class PatchDiscriminator(keras.Model):
         inputs = keras.Input((None, None, in_channels), name="pair")
         i = 0
         h = sn_conv(ndf, 4, 2, 1, True, name=f"model.{i}", enabled=sn)(inputs)
-        h = layers.LeakyReLU(0.2)(h)
+        h = LeakyReLU(0.2)(h)
         i += 2
         mult = 1
         for n in range(1, n_layers):
             mult = min(2**n, 8)
             h = sn_conv(ndf * mult, 4, 2, 1, use_bias, name=f"model.{i}", enabled=sn)(h)
             h = norm_layer(norm, name=f"model.{i + 1}")(h)
-            h = layers.LeakyReLU(0.2)(h)
+            h = LeakyReLU(0.2)(h)
             i += 3
         mult = min(2**n_layers, 8)
         h = sn_conv(ndf * mult, 4, 1, 1, use_bias, name=f"model.{i}", enabled=sn)(h)
         h = norm_layer(norm, name=f"model.{i + 1}")(h)
-        h = layers.LeakyReLU(0.2)(h)
+        h = LeakyReLU(0.2)(h)
         i += 3
         h = sn_conv(1, 4, 1, 1, True, name=f"model.{i}", enabled=sn)(h)
         outputs = layers.Activation("linear", dtype="float32")(h)

@@ -9,7 +9,7 @@ constructor arguments other than ``scale``.
 from __future__ import annotations
 
 from ..backend import keras_module
-from .layers import PixelShuffle, PReLU, conv, norm_layer
+from .layers import LeakyReLU, PixelShuffle, PReLU, conv, norm_layer
 
 keras = keras_module()
 layers = keras.layers
@@ -125,19 +125,19 @@ class SRDiscriminator(keras.Model):
     ):
         inputs = keras.Input((image_size, image_size, channels), name="image")
         h = conv(features, 3, 1, 1, name="features.0")(inputs)
-        h = layers.LeakyReLU(0.2)(h)
+        h = LeakyReLU(0.2)(h)
         i = 2
         for k, mult in enumerate((1, 2, 2, 4, 4, 8, 8)):
             stride = 2 if k % 2 == 0 else 1
             h = conv(features * mult, 3, stride, 1, bias=False, name=f"features.{i}")(h)
             h = norm_layer("batch", name=f"features.{i + 1}")(h)
-            h = layers.LeakyReLU(0.2)(h)
+            h = LeakyReLU(0.2)(h)
             i += 3
         h = AdaptiveAvgPool(pooled)(h)
         h = layers.Permute((3, 1, 2))(h)  # flatten in PyTorch's (C, H, W) order
         h = layers.Flatten()(h)
         h = layers.Dense(1024, name="classifier.1")(h)
-        h = layers.LeakyReLU(0.2)(h)
+        h = LeakyReLU(0.2)(h)
         h = layers.Dense(1, name="classifier.3")(h)
         out = layers.Activation("linear", dtype="float32")(layers.Reshape(())(h))
         super().__init__(inputs, out, name=name)
