@@ -137,6 +137,8 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
         raise StepError(f"step '{ctx.step_id}': no images to translate")
     rt = runtime(ctx.device, "auto", True)
     net = build_generator(art.meta, art.path, p.direction).to(rt.device)
+    if rt.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     multiple = int(art.meta.get("multiple", 4))
     ctx.info.update(rt.describe())
     ctx.info["model_sha256"] = art.meta.get("sha256")
@@ -144,18 +146,21 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     out = ctx.image_writer("images")
     progress = ctx.progress(len(images), "translating")
     with torch.inference_mode(), rt.autocast():
-        # group images of the same size into batches
+        # decode every image once; group images of the same size into batches
+        inputs = images.load_all()
         by_size: dict[tuple, list[int]] = {}
-        for i in range(len(images)):
-            by_size.setdefault(images.load(i).shape, []).append(i)
+        for i, img in enumerate(inputs):
+            by_size.setdefault(img.shape, []).append(i)
         results: dict[int, np.ndarray] = {}
         for shape, idx in by_size.items():
             h, w = shape[:2]
             use_tiles = p.tile is not None or max(h, w) > 1024
             for k in range(0, len(idx), p.batch_size):
                 chunk = idx[k : k + p.batch_size]
-                x = torch.from_numpy(np.stack([images.load(i) for i in chunk])).permute(0, 3, 1, 2)
-                x = x.float().div(127.5).sub(1.0).to(rt.device)
+                x = torch.from_numpy(np.stack([inputs[i] for i in chunk])).permute(0, 3, 1, 2)
+                x = x.to(rt.device).float().div_(127.5).sub_(1.0)
+                if rt.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 if use_tiles:
                     y = run_tiled(net, x, p.tile or 512, p.overlap, multiple)
                 else:
@@ -169,11 +174,11 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
         out.add(results[i], name=names[i])
     outputs = {"images": out.finish()}
     if p.target:
-        outputs.update(_score(ctx, p, names, results, images))
+        outputs.update(_score(ctx, p, names, results, inputs))
     return outputs
 
 
-def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], images: Any) -> dict[str, Any]:
+def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], inputs: list[np.ndarray]) -> dict[str, Any]:
     """PSNR/SSIM against ``target`` (and for the colour baseline): outputs ``metrics`` (a
     metrics.json file) and, with a baseline, ``baseline`` (its images, named like the inputs)."""
     from artforge.metrics import apply_affine_colour, fit_affine_colour, psnr, ssim
@@ -197,7 +202,7 @@ def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], i
     if coef is not None:
         writer = ctx.image_writer("baseline")
         for i, name in enumerate(names):
-            baseline[i] = apply_affine_colour(images.load(i), coef)
+            baseline[i] = apply_affine_colour(inputs[i], coef)
             writer.add(baseline[i], name=name)
         outputs["baseline"] = writer.finish(method="per-channel affine colour map", coefficients=coef.round(5).tolist())
     per_image: dict[str, dict[str, float]] = {}
