@@ -38,9 +38,16 @@ class Runtime:
 
 
 def configure_threads() -> None:
-    """Use every core for intra-op work unless the user set OMP/torch threads already."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    """One intra-op thread per physical core this process may use (torch's default counts
+    physical cores; it is capped by the CPU affinity, e.g. ``taskset`` or a container's
+    cpuset, so a worker never oversubscribes); OMP_NUM_THREADS set by the user wins."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), usable)))
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
