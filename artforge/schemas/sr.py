@@ -92,7 +92,12 @@ class SuperResolveParams(Params):
         description="high-resolution training patch edge in pixels (rounded to a multiple of "
         "scale)",
     )
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate (halved at 50% and 75%)")
+    lr: float = Field(
+        1e-3,
+        gt=0,
+        description="Adam learning rate (cosine-annealed to 1%; the final model is the "
+        "exponential moving average of the weights)",
+    )
     loss: Literal["l1", "mse"] = Field("l1", description="pixel loss")
     degradation: Degradation = Field(
         default_factory=Degradation, description="how training pairs are made"
@@ -107,11 +112,12 @@ class SuperResolveParams(Params):
         description="srgan: fraction of the steps trained with the pixel loss alone before "
         "the adversarial loss starts",
     )
-    perceptual_weight: float = Field(
-        0.0,
+    perceptual_weight: float | None = Field(
+        None,
         ge=0,
-        description="weight of a VGG19 feature (perceptual) loss; used only when VGG19 weights "
-        "are found (vgg_weights or the torch cache)",
+        description="weight of a VGG19 conv5_4 feature (perceptual) loss, used only when VGG19 "
+        "weights are found (vgg_weights, ARTFORGE_VGG19_WEIGHTS or the torch cache); default: "
+        "srgan 0.006 (Ledig et al.'s VGG54), others 0",
     )
     vgg_weights: str | None = Field(None, description="a VGG19 weight file (torchvision keys)")
     max_minutes: float | None = Field(

@@ -67,15 +67,21 @@ class StylizeParams(Params):
         None,
         description="feature layers of the style loss (default: the paper's, conv1_1 to conv5_1)",
     )
-    content_weight: float = Field(1.0, ge=0, description="weight of the content loss (alpha)")
-    style_weight: float = Field(
-        1e4,
+    content_weight: float = Field(
+        1.0,
         ge=0,
-        description="weight of the style loss (beta): the style strength; the paper's "
-        "alpha/beta ratios are 1e-3 to 1e-4",
+        description="weight of the content loss (alpha); the content and style losses are "
+        "relative squared errors (each layer's error over its target's squared norm), so the "
+        "weights mean the same with either feature network",
+    )
+    style_weight: float = Field(
+        10.0,
+        ge=0,
+        description="weight of the style loss (beta): the style strength (1: a hint of the "
+        "style, 10: clearly stylized, 100: mostly style)",
     )
     tv_weight: float = Field(
-        1e-4, ge=0, description="weight of the total-variation (smoothness) loss"
+        1.0, ge=0, description="weight of the total-variation (smoothness) loss on [0,1] pixels"
     )
     steps: int = Field(
         200,

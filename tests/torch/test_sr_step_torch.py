@@ -132,7 +132,9 @@ def test_espcn_trains_saves_and_reloads_with_identical_tiled_results(host, tmp_p
         )
 
 
-def test_zero_shot_training_on_each_image(host, tmp_path):
+def test_zero_shot_training_on_each_image(host, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("ARTFORGE_VGG19_WEIGHTS", raising=False)
     out = run(
         host,
         tmp_path,
@@ -140,18 +142,31 @@ def test_zero_shot_training_on_each_image(host, tmp_path):
   - id: zs
     uses: super-resolve
     with: {images: "${scenes.holdout_day}", method: espcn, mode: evaluate, steps: 8,
-           batch_size: 2, patch_size: 16}
+           batch_size: 2, patch_size: 16, perceptual_weight: 0.1}
 """,
     )
     rec = record(out, "zs")
     assert "zero-shot" in rec["info"]["training"]
+    assert any("no VGG19 ImageNet weights" in w for w in rec["warnings"])
     assert rec["metrics"]["train_steps"] == 8 and "model" not in rec["outputs"]
     assert len(rec["series"]["loss"]) == 1  # the first image's curve (logged every 10 steps)
     assert all(a.shape == (48, 48, 3) for a in images(out, "zs").values())
 
 
 @pytest.mark.slow
-def test_srgan_runs_its_adversarial_phase_on_the_gan_trainer(host, tmp_path):
+def test_srgan_runs_its_adversarial_phase_on_the_gan_trainer(host, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from artforge_torch.nets.features import VGG19Features
+
+    # VGG19 weights (random values, torchvision layout) switch on the VGG54 content loss
+    torch.manual_seed(0)
+    vgg = tmp_path / "vgg19.safetensors"
+    save_file(
+        {f"features.{k}": v for k, v in VGG19Features().features.state_dict().items()}, str(vgg)
+    )
+    monkeypatch.setenv("ARTFORGE_VGG19_WEIGHTS", str(vgg))
     out = run(
         host,
         tmp_path,
@@ -164,6 +179,7 @@ def test_srgan_runs_its_adversarial_phase_on_the_gan_trainer(host, tmp_path):
     )
     rec = record(out, "gan")
     assert "SRGAN phase: 2 iterations" in rec["info"]["adversarial"]
+    assert rec["info"]["perceptual_loss"].startswith("VGG19 conv5_4 features x 0.006")
     assert {"loss_D", "loss_G", "loss_G_GAN"} <= set(rec["series"])
     assert rec["outputs"]["model"]["meta"]["arch"] == "srresnet"
     assert all(a.shape == (96, 96, 3) for a in images(out, "gan").values())

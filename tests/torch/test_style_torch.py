@@ -80,8 +80,9 @@ def test_gatys_removes_most_of_the_style_loss_within_the_content_bound(loss_net)
     assert res.evaluations == len(seen) == 40 and [h["eval"] for h in res.history][-1] == 40
     assert res.reference.content == 0.0
     assert res.style_loss_drop > 0.9
-    assert res.content_bound == pytest.approx(res.reference.total)  # content_weight 1
-    assert 0 < res.final.content <= res.content_bound
+    f = res.final
+    assert res.content_bound == pytest.approx(res.reference.total - 10.0 * f.style - 0.1 * f.tv)
+    assert 0 < f.content <= res.content_bound
     assert res.final.total < res.reference.total
 
 

@@ -63,6 +63,7 @@ class Upscaler:
         self.net: torch.nn.Module | None = None
         self._train_stats: list = []
         self.infer_seconds = 0.0
+        self.needs_training = p.model is None and p.checkpoint is None
         self.perceptual, self.perceptual_note = self._perceptual()
         if p.model is not None:
             art = ctx.model_input(p.model)
@@ -143,8 +144,9 @@ class Upscaler:
                 progress=progress,
                 max_seconds=p.max_minutes * 60 if p.max_minutes else None,
                 state_path=ctx.work_dir / f"sr_train{tag}.pt",
-                perceptual=self.perceptual,
-                perceptual_weight=p.perceptual_weight,
+                # SRGAN: the pixel-loss phase is the paper's SRResNet-MSE initialisation
+                perceptual=self.perceptual if p.method != "srgan" else None,
+                perceptual_weight=self.perceptual_weight,
             )
             progress.close()
             self._train_stats.append(res)
@@ -161,7 +163,7 @@ class Upscaler:
                 batch_size=p.batch_size,
                 loss=p.loss,
                 adversarial_weight=p.adversarial_weight,
-                perceptual_weight=p.perceptual_weight,
+                perceptual_weight=self.perceptual_weight,
             )
             trainer = SRGANTrainer(ctx, settings, SamplerData(sampler), net, self.perceptual)
             trainer.checkpoint_name = f"srgan{tag}.pt"
@@ -189,21 +191,35 @@ class Upscaler:
         }
 
     def _perceptual(self):
-        p = self.p
-        if p.perceptual_weight <= 0:
+        """The VGG19 feature network of the perceptual loss, or None. Default weight: SRGAN's
+        VGG54 loss (Ledig et al. rescale the features by 1/12.75, i.e. weight ~0.006 on
+        their mean squared error) when VGG19 weights are found; none for ESPCN/SRResNet."""
+        p, ctx = self.p, self.ctx
+        auto = p.perceptual_weight is None
+        weight = (0.006 if p.method == "srgan" else 0.0) if auto else p.perceptual_weight
+        self.perceptual_weight = 0.0
+        if weight <= 0 or self.needs_training is False:
             return None, None
         from ..style.loss_net import find_weights, perceptual_network
 
-        path = find_weights(self.ctx, p.vgg_weights)
+        path = find_weights(ctx, p.vgg_weights)
         if path is None:
-            self.ctx.warn(
-                "perceptual_weight is set but no VGG19 ImageNet weights were found (offline): "
-                "training uses the pixel loss alone; give vgg_weights: PATH to enable it"
-            )
+            if auto:
+                ctx.info["perceptual_loss"] = (
+                    "none: no VGG19 ImageNet weights found (offline), so the content loss is "
+                    "the pixel loss (SRGAN-MSE in Ledig et al.)"
+                )
+            else:
+                ctx.warn(
+                    "perceptual_weight is set but no VGG19 ImageNet weights were found "
+                    "(offline): training uses the pixel loss alone; give vgg_weights: PATH"
+                )
             return None, None
-        net = perceptual_network(path, self.device)
-        self.ctx.info["perceptual_loss"] = f"VGG19 conv5_4 features (ImageNet weights from {path})"
-        return net, str(path)
+        self.perceptual_weight = weight
+        ctx.info["perceptual_loss"] = (
+            f"VGG19 conv5_4 features x {weight:g} (ImageNet weights from {path})"
+        )
+        return perceptual_network(path, self.device), str(path)
 
     # -- inference -------------------------------------------------------------------------
     def run(self, lows: list[np.ndarray], names: list[str]) -> list[np.ndarray]:

@@ -1,7 +1,10 @@
 """Training of super-resolution networks.
 
-Pixel loss (L1 or MSE) with Adam, the learning rate halved at 50% and 75% of the steps
-(EDSR-style step decay). Optional extras:
+Pixel loss (L1 or MSE) with Adam, the learning rate annealed along a cosine to 1% of its
+start, and an exponential moving average of the weights as the final model: with a network
+that has no skip connection from its input (ESPCN), the last Adam steps otherwise leave a
+random global brightness offset of a few grey levels, which costs more PSNR on smooth images
+than the network gains on edges. Optional extra:
 
 * a perceptual loss on VGG19 features (Johnson et al. 2016; SRGAN's "VGG54" conv5_4), used
   only when VGG19 ImageNet weights are found, since random features measure nothing useful;
@@ -62,16 +65,21 @@ def train_sr(
     perceptual_weight: float = 0.0,
     log_every: int = 10,
     prefix: str = "",
+    ema_decay: float | None = 0.999,
 ) -> TrainResult:
     """Train ``net`` (low -> high resolution, [0, 1] pixels) on batches from ``sampler``."""
     device = torch.device(device)
     torch.manual_seed(seed)
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, milestones=[max(1, steps // 2), max(2, steps * 3 // 4)], gamma=0.5
-    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
     pixel = _pixel_loss(loss)
+    averaged = None
+    if ema_decay:
+        from ..training import EMA
+
+        # short runs average over a shorter window (about the last tenth of the steps)
+        averaged = EMA(net, min(ema_decay, 1.0 - 10.0 / max(steps, 20)))
 
     start_step = 0
     state = load_state(state_path) if state_path else None
@@ -79,6 +87,8 @@ def train_sr(
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
+        if averaged is not None and state.get("ema") is not None:
+            averaged.shadow.load_state_dict(state["ema"])
         start_step = int(state["step"])
     if hasattr(sampler, "reseed"):
         sampler.reseed(seed + start_step)
@@ -101,6 +111,8 @@ def train_sr(
         g_loss.backward()
         opt.step()
         sched.step()
+        if averaged is not None:
+            averaged.update(net)
         value = float(g_loss.detach())
         if not math.isfinite(value):
             raise Diverged(
@@ -115,12 +127,14 @@ def train_sr(
             progress.update(1, loss=ema)
         now = time.perf_counter()
         if state_path is not None and now - last_save > save_every:
-            _save(state_path, step + 1, steps, net, opt, sched)
+            _save(state_path, step + 1, steps, net, opt, sched, averaged)
             last_save = now
         if max_seconds is not None and now - t0 > max_seconds:
             stopped = step + 1 < steps
             break
     done = step + 1 if steps > start_step else start_step
+    if averaged is not None:
+        net.load_state_dict(averaged.shadow.state_dict())
     net.eval()
     return TrainResult(
         steps=done,
@@ -132,12 +146,13 @@ def train_sr(
     )
 
 
-def _save(path, step, steps, net, opt, sched) -> None:
+def _save(path, step, steps, net, opt, sched, averaged) -> None:
     state = {
         "step": step,
         "steps": steps,
         "net": net.state_dict(),
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
+        "ema": averaged.shadow.state_dict() if averaged is not None else None,
     }
     save_state(path, state)

@@ -8,9 +8,10 @@ keeps the result smooth. ``x`` starts from the content image (or noise) and is o
 L-BFGS (the paper's choice) or Adam. Large images are done coarse to fine: each level
 starts from the previous level's result, upsampled.
 
-Because the content loss of the content image itself is zero, the best image can never have
-``content_weight * L_content`` above the total loss of the content image: that value divided
-by ``content_weight`` is the content-loss bound the weights set, reported with the results.
+Because the content image itself has zero content loss, an acceptable result has a weighted
+total no larger than the content image's, so its content loss is at most (total(content) -
+style_weight * L_style - tv_weight * L_tv) / content_weight, all of the result: the
+content-loss bound the weights set, reported with the results.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class StylizeResult:
 
     @property
     def content_bound(self) -> float:
-        """The content loss the weights allow: the content image's total / content weight."""
+        """The content loss the weights allow the result: an optimiser may only accept an
+        image whose weighted total is at most the content image's own (whose content loss is
+        zero), so ``cw * Lc <= total(content) - sw * Ls - tw * TV`` of the result."""
         return self._bound
 
     _bound: float = math.inf
@@ -91,8 +94,8 @@ class GatysOptimiser:
         loss_net: LossNetwork,
         *,
         content_weight: float = 1.0,
-        style_weight: float = 1e4,
-        tv_weight: float = 1e-4,
+        style_weight: float = 10.0,
+        tv_weight: float = 1.0,
         optimiser: str = "lbfgs",
         lr: float | None = None,
         steps: int = 200,
@@ -249,5 +252,8 @@ class GatysOptimiser:
             seconds=time.perf_counter() - t0,
             levels=levels,
         )
-        res._bound = reference.total / self.cw if self.cw > 0 else math.inf
+        # total(result) <= total(content image), and the content image has no content loss:
+        # cw * Lc(result) <= total(content) - sw * Ls(result) - tw * TV(result)
+        spare = reference.total - self.sw * final.style - self.tw * final.tv
+        res._bound = spare / self.cw if self.cw > 0 else math.inf
         return res

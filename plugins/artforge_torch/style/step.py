@@ -167,8 +167,9 @@ def _optimise(ctx, p, content, style_t, loss_net, device):
             "image itself; use more steps or a lower lr"
         )
     ctx.info["content_loss_bound"] = (
-        "the content image's own weighted total loss divided by content_weight: no image the "
-        "optimiser should accept has a larger content loss"
+        "(total loss of the content image - style_weight x style loss - tv_weight x TV loss "
+        "of the result) / content_weight: the result must not score worse than the content "
+        "image itself"
     )
     return out.finish()
 
