@@ -18,6 +18,26 @@ A model subclasses it and fills in four extension points:
 
 ``data`` is any object with ``batches_per_epoch(batch_size)`` and
 ``epoch(batch_size, generator)`` yielding batches (see :mod:`artforge_torch.data`).
+
+What a subclass gets: ``self.p`` (the step's ``TrainGanParams``), ``self.data``, ``self.rt``
+(device, ``rt.autocast()``, ``rt.use_scaler``), ``self.scaler`` (a GradScaler, a no-op
+unless fp16), ``self.compiled[name]`` (the network to call in ``train_step``: the
+``torch.compile``-d one when asked), ``self.to_device(x)`` (device + channels_last),
+``self.ema.shadow`` and ``self.iteration``/``self.epoch``. Class attributes to override:
+``checkpoint_name`` and ``curve_points`` (about how many points a loss curve keeps).
+
+Determinism (the resume contract): draw randomness only from the global torch RNG (saved
+in every checkpoint) or from the per-epoch ``generator`` handed to ``data.epoch``; then an
+interrupted run resumed from its last checkpoint gives the same weights, bit for bit on the
+CPU, as an uninterrupted one (``tests/torch/test_trainer.py``). Anything else a model keeps
+across iterations (an image pool, say) must go into ``state()``/``load_state()``: extend both.
+
+Adding a model to the ``train-gan`` step: its name in ``GanModel`` and its checks in
+``artforge/schemas/gan.py``; a ``train_<model>(ctx, p)`` function in ``TRAINERS`` of
+:mod:`artforge_torch.gan_steps` (build the data, ``fit()``, ``export()``, publish
+``copy_samples``); its trainer class in ``TRAINERS`` of :mod:`artforge_torch.features.gan`
+(the registry); for ``translate``, a builder in ``ARCHS`` of :mod:`artforge_torch.gan_steps`
+that rebuilds the generator from the model artifact's meta.
 """
 
 from .trainer import EMA, DivergenceGuard, GANTrainer
