@@ -211,13 +211,16 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
         out.add(results[i], name=names[i])
     outputs = {"images": out.finish()}
     if p.target:
-        outputs["metrics"] = score(ctx, p, names, results, images)
+        outputs.update(score(ctx, p, names, results, images))
     return outputs
 
 
-def score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], images: Any) -> Any:
+def score(
+    ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], images: Any
+) -> dict[str, Any]:
     """PSNR/SSIM against ``target`` and, with ``baseline_*``, the affine colour baseline:
-    the same metrics, keys and metrics.json as the PyTorch backend."""
+    the same metrics, keys, outputs (``metrics``: metrics.json; ``baseline``: the
+    baseline's images named like the inputs) as the PyTorch backend."""
     from artforge.metrics import apply_affine_colour, fit_affine_colour, psnr, ssim
 
     target = ctx.images(p.target)
@@ -238,6 +241,16 @@ def score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], im
         ctx.info["baseline"] = (
             "per-channel affine colour map fitted by least squares on the training pairs"
         )
+    outputs: dict[str, Any] = {}
+    baseline: dict[int, np.ndarray] = {}
+    if coef is not None:
+        writer = ctx.image_writer("baseline")
+        for i, name in enumerate(names):
+            baseline[i] = apply_affine_colour(images.load(i), coef)
+            writer.add(baseline[i], name=name)
+        outputs["baseline"] = writer.finish(
+            method="per-channel affine colour map", coefficients=coef.round(5).tolist()
+        )
     per_image: dict[str, dict[str, float]] = {}
     for i, j in pairs:
         truth = target.load(j)
@@ -246,7 +259,7 @@ def score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], im
             continue
         row = {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth)}
         if coef is not None:
-            base = apply_affine_colour(images.load(i), coef)
+            base = baseline[i]
             row["baseline_psnr"] = psnr(base, truth)
             row["baseline_ssim"] = ssim(base, truth)
         per_image[names[i]] = {k: round(v, 4) for k, v in row.items()}

@@ -19,10 +19,11 @@ STEPS = [
         name="translate",
         params=TranslateParams,
         run="artforge_keras.gan_steps:translate",
-        outputs=("images", "metrics"),
+        outputs=("images", "metrics", "baseline"),
         description="Apply a trained generator (Keras, or converted from torch) to images of any "
         "size (padding or tiling); PSNR/SSIM vs a target",
         backend="keras",
+        version="2",  # 2: the colour baseline's images are an output (as the torch step)
     ),
 ]
 

@@ -1,0 +1,52 @@
+"""Style transfer for the Keras backend: the ``stylize`` step and its optimisers.
+
+Registration only: nothing here imports keras.
+"""
+
+from __future__ import annotations
+
+from artforge.api import StepType
+from artforge.schemas.style import StylizeParams
+
+STEPS = [
+    StepType(
+        name="stylize",
+        params=StylizeParams,
+        run="artforge_keras.style.step:run",
+        outputs=("images", "style", "model"),
+        description="Neural style transfer on Keras 3/TensorFlow: optimise each image (Gatys et "
+        "al. 2016) or train a feed-forward network for the style (Johnson et al. 2016)",
+        backend="keras",
+        version="1",
+    )
+]
+
+MODELS = [
+    (
+        "style-transformer",
+        "johnson",
+        "artforge_keras.nets.transformer:TransformerNet",
+        "image-transformation network (residual blocks, instance norm), Johnson et al. 2016",
+    ),
+]
+
+STYLE_OPTIMISERS = [
+    (
+        "gatys",
+        "artforge_keras.style.gatys:GatysOptimiser",
+        "optimise the image: content, Gram-matrix style and TV losses, L-BFGS (PyTorch's update rule) or Adam, coarse-to-fine, colour preservation (Gatys et al. 2016)",
+    ),
+    (
+        "johnson",
+        "artforge_keras.style.feedforward:train_transformer",
+        "train a feed-forward transformation network for one style (Johnson et al. 2016)",
+    ),
+]
+
+TRAINERS = [
+    (
+        "fast-style",
+        "artforge_keras.style.feedforward:train_transformer",
+        "perceptual-loss training of a style transformation network (keras.Model train_step)",
+    ),
+]

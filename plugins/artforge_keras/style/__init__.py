@@ -1,0 +1,1 @@
+"""Style transfer for the Keras backend: the ``stylize`` step (:mod:`.step`), the loss network (:mod:`.loss_net`), Gatys et al.'s optimiser (:mod:`.gatys`) and the feed-forward network (:mod:`.feedforward`)."""

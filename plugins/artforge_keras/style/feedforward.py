@@ -1,0 +1,262 @@
+"""Fast (feed-forward) style transfer (Johnson, Alahi & Fei-Fei 2016) in Keras.
+
+The image-transformation network (``artforge_keras.nets.transformer.TransformerNet``) is
+trained for one style as a ``keras.Model`` whose ``train_step`` computes the perceptual
+losses of :mod:`.loss_net` (content targets from the batch itself, fixed Gram targets of the
+style) on random crops of the content images; it then stylizes any image in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from artforge.api import DataError, Diverged, StepError, derive_seed
+
+from ..backend import keras_module
+from .loss_net import LossNetwork
+
+keras = keras_module()
+ops = keras.ops
+
+ARCH = "johnson"
+
+
+def build_transformer(config: dict[str, Any] | None = None):
+    from ..nets.transformer import TransformerNet
+
+    return TransformerNet(**(config or {}))
+
+
+class CropSampler:
+    """Random ``size`` crops of the content images (shorter side scaled to 1-1.5x ``size``
+    first, half of them mirrored); batch ``i`` depends only on (seed, i)."""
+
+    def __init__(self, images: list[np.ndarray], size: int, seed: int):
+        if not images:
+            raise DataError("no content images to train the style network on")
+        self.images = [Image.fromarray(np.asarray(i)[..., :3]) for i in images]
+        self.size, self.seed = size, seed
+
+    def batch(self, index: int, batch: int) -> np.ndarray:
+        rng = np.random.default_rng(derive_seed(self.seed, "style-batch", index))
+        out = []
+        for k in rng.integers(0, len(self.images), size=batch):
+            im = self.images[k]
+            w, h = im.size
+            f = self.size * float(rng.uniform(1.0, 1.5)) / min(w, h)
+            nw, nh = max(self.size, round(w * f)), max(self.size, round(h * f))
+            im2 = im.resize((nw, nh), Image.Resampling.BICUBIC)
+            top = int(rng.integers(0, nh - self.size + 1))
+            left = int(rng.integers(0, nw - self.size + 1))
+            a = np.asarray(im2)[top : top + self.size, left : left + self.size]
+            if rng.integers(0, 2):
+                a = a[:, ::-1]
+            out.append(np.ascontiguousarray(a))
+        return np.stack(out)
+
+
+class StyleNetModel(keras.Model):
+    """The transformation network with its perceptual-loss training step (uint8 batches)."""
+
+    def __init__(self, net, loss_net: LossNetwork, style_targets: dict, weights: tuple):
+        super().__init__(name="style_model")
+        self.net = net
+        self.loss_net = loss_net
+        self.style_t = {k: ops.convert_to_tensor(v) for k, v in style_targets.items()}
+        self.cw, self.sw, self.tw = weights
+        self.trackers = [keras.metrics.Mean(name=n) for n in ("content", "style", "tv")]
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def call(self, x, training=False):
+        return self.net(x, training=training)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.cast(x, "float32") / 255.0
+        content_t = self.loss_net.content_targets(x)
+        with tf.GradientTape() as tape:
+            y = ops.cast(self.net(x, training=True), "float32")
+            lc, ls, ltv = self.loss_net.losses(y, content_t, self.style_t)
+            total = self.cw * lc + self.sw * ls + self.tw * ltv
+        variables = self.net.trainable_variables
+        grads = tape.gradient(self.optimizer.scale_loss(total), variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        out = {}
+        for tracker, v in zip(self.trackers, (lc, ls, ltv)):
+            tracker.update_state(v)
+            out[tracker.name] = tracker.result()
+            out[f"step_{tracker.name}"] = v
+        return out
+
+
+@dataclass
+class TrainStats:
+    steps: int
+    seconds: float
+    content: float
+    style: float
+    tv: float
+    history: list[dict] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def train_transformer(
+    loss_net: LossNetwork,
+    style: np.ndarray,
+    images: list[np.ndarray],
+    *,
+    steps: int = 2000,
+    batch_size: int = 4,
+    size: int = 256,
+    lr: float = 1e-3,
+    content_weight: float = 1.0,
+    style_weight: float = 10.0,
+    tv_weight: float = 1.0,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    on_step: Callable[[int, float, float, float], None] | None = None,
+    progress=None,
+    state_path: Path | None = None,
+    save_every: float = 30.0,
+    log_every: int = 10,
+):
+    """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1])."""
+    from ..backend import set_seed
+    from ..training.checkpoint import load_checkpoint, save_checkpoint
+
+    set_seed(seed)
+    net = build_transformer(config)
+    model = StyleNetModel(
+        net, loss_net, loss_net.style_targets(style), (content_weight, style_weight, tv_weight)
+    )
+    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=1e-8))
+    model.optimizer.build(net.trainable_variables)
+    sampler = CropSampler(images, size, seed)
+    start = 0
+    if state_path is not None and Path(state_path).is_file():
+        try:
+            state = load_checkpoint(state_path, model)
+            if state.get("steps") == steps:
+                start = int(state["step"])
+        except StepError:
+            start = 0
+    t0 = time.perf_counter()
+    run = {"ema": None, "history": [], "diverged": None}
+
+    class Log(keras.callbacks.Callback):
+        last_save = t0
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = start + batch + 1
+            vals = np.array([float(logs[f"step_{k}"]) for k in ("content", "style", "tv")])
+            if not np.all(np.isfinite(vals)):
+                run["diverged"] = step
+                self.model.stop_training = True
+                return
+            ema = run["ema"]
+            run["ema"] = ema = vals if ema is None else 0.9 * ema + 0.1 * vals
+            if step % log_every == 0 or step == steps:
+                run["history"].append(
+                    {"step": step, "content": ema[0], "style": ema[1], "tv": ema[2]}
+                )
+                if on_step is not None:
+                    on_step(step, *map(float, ema))
+            if progress is not None:
+                progress.update(1, style=float(ema[1]), content=float(ema[0]))
+            now = time.perf_counter()
+            if state_path is not None and now - self.last_save > save_every and step < steps:
+                save_checkpoint(state_path, model, {"step": step, "steps": steps})
+                self.last_save = now
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        def __len__(self):
+            return steps - start
+
+        def __getitem__(self, i):
+            return sampler.batch(start + i, batch_size)
+
+    if steps > start:
+        model.fit(Batches(), epochs=1, callbacks=[Log()], verbose=0, shuffle=False)
+    if run["diverged"]:
+        raise Diverged(
+            f"style network training diverged at step {run['diverged']} (non-finite loss)",
+            hint="lower lr or style_weight",
+        )
+    e = run["ema"] if run["ema"] is not None else np.array([math.nan] * 3)
+    stats = TrainStats(
+        steps=steps,
+        seconds=time.perf_counter() - t0,
+        content=float(e[0]),
+        style=float(e[1]),
+        tv=float(e[2]),
+        history=run["history"],
+        resumed_from=start,
+    )
+    return net, stats
+
+
+def load_transformer(path: Path, what: str):
+    """A saved network: Keras ``.weights.h5`` or the torch backend's ``.safetensors``."""
+    from ..sr.train import read_meta
+
+    path = Path(path)
+    if not path.is_file():
+        raise StepError(f"checkpoint not found: {path}")
+    try:
+        meta = read_meta(path)
+    except Exception as exc:
+        raise StepError(
+            f"cannot read checkpoint {path}: {exc}",
+            hint="expected a .weights.h5 (keras) or .safetensors (torch) file written by a "
+            "stylize step",
+        ) from None
+    if meta.get("arch") != ARCH:
+        raise StepError(
+            f"{what} is not a feed-forward style network (it holds "
+            f"{meta.get('arch') or 'no artforge metadata'})",
+            hint="give the model output of a stylize step with method: feed-forward",
+        )
+    net = build_transformer(meta.get("config"))
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            from ..nets.convert import load_torch_state
+
+            load_torch_state(net, load_file(str(path)))
+        else:
+            net.load_weights(str(path))
+    except Exception as exc:
+        raise StepError(f"{what} does not fit the transformation network: {exc}") from None
+    return net, meta
+
+
+def stylize_fn(net, rt):
+    """One forward pass, uint8 (H, W, 3) in, uint8 out of the same size."""
+    from ..gan_steps import inference_fn
+
+    fn = inference_fn(net, rt)
+
+    def stylize(img: np.ndarray) -> np.ndarray:
+        x = np.asarray(img, np.float32)[None, ..., :3] / 255.0
+        y = fn(x)
+        return np.round(np.clip(y[0], 0, 1) * 255.0).astype(np.uint8)
+
+    return stylize

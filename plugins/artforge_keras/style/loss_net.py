@@ -1,0 +1,196 @@
+"""The loss network of style transfer in Keras: VGG19 with ImageNet weights when a weight file
+is found (Keras' own ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` through
+``keras.applications.VGG19``, or torchvision's file), else the weight-free random multi-scale
+filters (Ustyuzhaninov et al. 2017); and the losses on its features, the same definitions as
+the PyTorch backend's (each layer's term a *relative* squared error, so a weight means the
+same with either network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from artforge.api import StepError
+
+from ..backend import keras_module
+
+keras = keras_module()
+ops = keras.ops
+
+VGG_DESC = "VGG19 (ImageNet weights from {path})"
+RANDOM_DESC = (
+    "random multi-scale filters (Ustyuzhaninov et al. 2017), offline: no VGG19 weights found"
+)
+EPS = 1e-12
+
+
+def gram(f):
+    from ..nets.losses import gram_matrix
+
+    return gram_matrix(f)
+
+
+def content_loss(f, target):
+    from ..nets import losses
+
+    t = ops.cast(target, "float32")
+    return losses.content_loss(f, t) / (ops.mean(ops.square(t)) + EPS)
+
+
+def style_loss(f, target_gram):
+    from ..nets import losses
+
+    g = ops.cast(target_gram, "float32")
+    return losses.style_loss({"layer": f}, {"layer": g}) / (ops.sum(ops.square(g)) + EPS)
+
+
+def tv(x):
+    from ..nets.losses import tv_loss
+
+    return tv_loss(x)
+
+
+@dataclass
+class LossNetwork:
+    """A feature extractor (``net(x, layers)`` -> {layer: NHWC features}) and the layers the
+    content and style losses read. Images are (N, H, W, 3) in [0, 1]."""
+
+    net: object
+    content_layers: list[str]
+    style_layers: list[str]
+    kind: str  # "vgg19" | "random"
+    description: str
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+    def features(self, x, layers):
+        if self.kind == "random":
+            return self.net(x, layers=layers)
+        out = self.net(x)
+        return {k: out[k] for k in layers}
+
+    def content_targets(self, content) -> dict:
+        f = self.features(content, self.content_layers)
+        return {k: ops.stop_gradient(f[k]) for k in self.content_layers}
+
+    def style_targets(self, style) -> dict:
+        """Gram matrices of the style image (averaged over a batch of style images)."""
+        f = self.features(style, self.style_layers)
+        return {
+            k: ops.stop_gradient(ops.mean(gram(f[k]), axis=0, keepdims=True))
+            for k in self.style_layers
+        }
+
+    def losses(self, x, content_t, style_t):
+        """(content, style, total variation) losses of a batch ``x``."""
+        f = self.features(x, self.layers if content_t is not None else self.style_layers)
+        lc = ops.zeros(())
+        if content_t is not None:
+            lc = sum(content_loss(f[k], content_t[k]) for k in self.content_layers) / len(
+                self.content_layers
+            )
+        ls = sum(style_loss(f[k], style_t[k]) for k in self.style_layers) / len(self.style_layers)
+        return lc, ls, tv(x)
+
+
+def find_weights(ctx, given: str | None) -> Path | None:
+    """The VGG19 weight file: ``given`` (relative to the recipe; must exist), else
+    ``$ARTFORGE_VGG19_WEIGHTS``, Keras' cache or torchvision's cache; None if there is none."""
+    from ..nets.features import find_vgg19_weights
+
+    if given:
+        path = ctx.resolve_path(given)
+        if not path.is_file():
+            raise StepError(
+                f"VGG19 weight file not found: {path}",
+                hint="give Keras' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or "
+                "torchvision's vgg19 state dict (.pth or .safetensors), or drop vgg_weights "
+                "to use the cache or the offline random features",
+            )
+        return path
+    found = find_vgg19_weights()
+    return Path(found) if found else None
+
+
+def load_vgg(net, path: Path) -> None:
+    from ..nets.features import load_vgg19_weights
+
+    try:
+        load_vgg19_weights(net, path)
+    except Exception as exc:
+        raise StepError(
+            f"cannot load VGG19 weights from {path}: {type(exc).__name__}: {str(exc)[:300]}",
+            hint="expected Keras' VGG19 ImageNet file (.h5) or torchvision's vgg19 state dict "
+            "(features.N.weight/bias keys) as .pth or .safetensors",
+        ) from None
+
+
+def build_loss_network(
+    ctx,
+    features: str,
+    vgg_weights: str | None,
+    content_layers: list[str] | None,
+    style_layers: list[str] | None,
+    seed: int,
+) -> LossNetwork:
+    """Choose and build the loss network; records the choice in ``ctx.info`` and the log."""
+    from ..nets import features as feat
+
+    path = None
+    if features in ("auto", "vgg19"):
+        path = find_weights(ctx, vgg_weights)
+        if path is None and features == "vgg19":
+            raise StepError(
+                "features: vgg19 needs VGG19 ImageNet weights, and none were found",
+                hint="give vgg_weights: PATH (Keras' vgg19 .h5 or torchvision's vgg19 file), "
+                "put one in ~/.keras/models, or use features: random",
+            )
+    if path is not None:
+        c = list(content_layers or feat.DEFAULT_CONTENT_LAYERS)
+        s = list(style_layers or feat.DEFAULT_STYLE_LAYERS)
+        _check_layers(c + s, feat.VGG19_LAYERS, "VGG19")
+        net = feat.VGG19Features(layers=list(dict.fromkeys(c + s)))
+        load_vgg(net, path)
+        net.trainable = False
+        kind, desc = "vgg19", VGG_DESC.format(path=path)
+    else:
+        net = feat.RandomMultiScaleFeatures(seed=seed)
+        canon = [k.replace("scale_", "scale") for k in (content_layers or [])]
+        c = canon or list(net.DEFAULT_CONTENT_LAYERS)
+        s = [k.replace("scale_", "scale") for k in (style_layers or [])] or list(
+            net.DEFAULT_STYLE_LAYERS
+        )
+        _check_layers(c + s, net.LAYERS, "the random multi-scale network")
+        kind, desc = "random", RANDOM_DESC
+    ctx.info["feature_network"] = desc
+    if kind == "random":
+        ctx.warn(
+            "no VGG19 ImageNet weights found: the losses use weight-free random multi-scale "
+            "filters (Ustyuzhaninov et al. 2017); give vgg_weights: PATH for the paper's network"
+        )
+    else:
+        ctx.log(f"  feature network: {desc}")
+    return LossNetwork(net, c, s, kind, desc)
+
+
+def perceptual_network(path: Path):
+    """VGG19 features at conv5_4 (SRGAN's "VGG54"), frozen, returning one tensor."""
+    from ..nets import features as feat
+
+    net = feat.VGG19Features(layers=["conv5_4"])
+    load_vgg(net, path)
+    net.trainable = False
+    return lambda x: net(x)["conv5_4"]
+
+
+def _check_layers(layers: list[str], known, what: str) -> None:
+    bad = [k for k in layers if k not in known]
+    if bad:
+        from artforge.errors import suggest
+
+        hint = suggest(bad[0], known)
+        raise StepError(
+            f"{what} has no layer {bad[0]!r}", hint=hint or f"its layers: {', '.join(known)}"
+        )
