@@ -22,7 +22,7 @@ from PIL import Image
 
 from artforge.api import DataError, Diverged, StepError
 
-from .loss_net import LossNetwork
+from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 from .util import batch_to_tensor, load_safetensors, load_state, save_state, to_image, to_tensor
 
 ARCH = "johnson"
@@ -120,8 +120,10 @@ def train_transformer(
         x = batch_to_tensor(sampler(batch_size), device)
         content_t = loss_net.content_targets(x)
         y = net(x)
-        lc, ls, ltv = loss_net.losses(y, content_t, style_t)
+        # losses of the clipped output (what is written), plus a pull back into range
+        lc, ls, ltv = loss_net.losses(y.clamp(0, 1), content_t, style_t)
         total = content_weight * lc + style_weight * ls + tv_weight * ltv
+        total = total + RANGE_WEIGHT * range_penalty(y)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from artforge.api import Diverged
 
 from . import color
-from .loss_net import LossNetwork
+from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 
 
 @dataclass
@@ -118,8 +118,13 @@ class GatysOptimiser:
 
     # -- losses ---------------------------------------------------------------------------------
     def _weighted(self, x, content_t, style_t):
-        lc, ls, ltv = self.net.losses(x, content_t, style_t)
-        return lc, ls, ltv, self.cw * lc + self.sw * ls + self.tw * ltv
+        # The losses of the image that will be written (pixels clipped to [0, 1]) plus a
+        # penalty that pulls out-of-range pixels back: L-BFGS works on unconstrained pixels,
+        # and without this it drifts out of range and the clipped result loses much of the
+        # style match it reached.
+        lc, ls, ltv = self.net.losses(x.clamp(0, 1), content_t, style_t)
+        total = self.cw * lc + self.sw * ls + self.tw * ltv + RANGE_WEIGHT * range_penalty(x)
+        return lc, ls, ltv, total
 
     def evaluate(self, x, content_t, style_t) -> Losses:
         with torch.no_grad():

@@ -90,6 +90,17 @@ def style_loss(f: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     return losses.style_loss({k: f}, {k: target_gram}) / (target_gram.float().pow(2).sum() + EPS)
 
 
+RANGE_WEIGHT = 100.0
+
+
+def range_penalty(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the pixels from [0, 1]. The losses are computed on the
+    clipped image (the one that is written), where out-of-range pixels get no gradient; this
+    term pulls them back instead of letting them drift (a network otherwise learns to hide
+    features in negative values that turn black when clipped)."""
+    return (x - x.clamp(0, 1)).pow(2).mean()
+
+
 def tv(x: torch.Tensor) -> torch.Tensor:
     from ..nets.losses import tv_loss
 

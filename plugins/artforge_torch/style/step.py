@@ -241,6 +241,7 @@ def _feed_forward(ctx, p, content, style_t, loss_net, device):
     # versus of the stylized image), so the two methods can be compared.
     drops, contents, times = [], [], []
     style_targets = loss_net.style_targets(style_t)
+    stylize_image(net, fit_size(content.load(0), p.size), device)  # warm-up, not timed
     for i, name in enumerate(content.names):
         img = fit_size(content.load(i), p.size)
         t0 = time.perf_counter()
