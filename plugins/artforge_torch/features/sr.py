@@ -17,7 +17,7 @@ STEPS = [
         description="Upscale images: Pillow baselines, ESPCN, SRResNet or SRGAN; trained on an "
         "image set, zero-shot on the input, or from a checkpoint; tiled inference",
         backend="torch",
-        version="1",
+        version="2",
     )
 ]
 

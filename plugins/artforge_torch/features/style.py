@@ -18,7 +18,7 @@ STEPS = [
         description="Neural style transfer: optimise each image (Gatys et al. 2016) or train a "
         "feed-forward network for the style (Johnson et al. 2016)",
         backend="torch",
-        version="1",
+        version="2",
     )
 ]
 
