@@ -287,6 +287,8 @@ class Runner:
                 label = f"[{n}/{total}] {step.id} ({step.type.name})"
                 entry = manifest["steps"][n - 1]
                 if action == "reuse":
+                    # a run killed between publishing a step and clearing its checkpoints
+                    shutil.rmtree(self.run_dir / ".work" / step.id, ignore_errors=True)
                     self.artifacts[step.id] = self._artifacts_from_record(step.id)
                     entry["status"] = "reused"
                     summary.outcomes.append(StepOutcome(step.id, "reused", 0.0, key))
