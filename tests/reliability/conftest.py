@@ -71,3 +71,18 @@ def subprocess_env() -> dict[str, str]:
     env.setdefault("MKL_NUM_THREADS", "1")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+@pytest.fixture
+def rhost(monkeypatch):
+    """A plugin host with the installed plugins and the reliability test plugin, used by
+    ``artforge.cli.main`` in this process too."""
+    from artforge import cli
+    from artforge.plugins import PluginHost
+
+    from .plugin import ReliabilityPlugin
+
+    host = PluginHost()
+    host.add_module(ReliabilityPlugin(), name="reliability", source="test")
+    monkeypatch.setattr(cli, "_HOST", [host])
+    return host
