@@ -26,8 +26,9 @@ SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def safe_name(name: str, fallback: str = "item") -> str:
-    """A file-name-safe version of ``name``: no separators, no leading dots, bounded length."""
-    cleaned = SAFE_NAME.sub("_", str(name)).strip("._")[:100]
+    """A file-name-safe version of ``name``: no separators, no leading dots or dashes (a file
+    named ``-rf.png`` is an option to ``rm *``), bounded length."""
+    cleaned = SAFE_NAME.sub("_", str(name)).strip("._-")[:100].rstrip("._-")
     return cleaned or fallback
 
 
