@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import subprocess_env
-from .crash import Trial, assert_clean, check_run_dir, crash_trials, run_once, seconds_between
+from .crash import TEMP, Trial, assert_clean, check_run_dir, crash_trials, run_once, seconds_between
 
 EPOCHS = 50
 PIX2PIX = f"""name: crash
@@ -216,3 +216,72 @@ def test_kill_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path):
     )
     state = load_checkpoint(target)
     assert state["epoch"] == 3 and torch.equal(state["w"], torch.ones(4))
+
+
+# -- atomic writes everywhere ----------------------------------------------------------------------
+def test_every_file_of_a_run_is_written_atomically(tmp_path, rhost, monkeypatch):
+    """Every file opened for writing inside a run directory is a temporary file (renamed over
+    its final name when complete) or lies in a step's staging folder (published by renaming
+    the whole folder), except the lock file: artifacts, records, manifests, gallery pages,
+    thumbnails, checkpoints."""
+    import builtins
+    import io
+
+    from artforge.recipe import load_recipe
+    from artforge.runner import Runner
+
+    steps = """name: atomic
+steps:
+  - id: scenes
+    uses: synthetic-scenes
+    with: {count: 4, holdout: 1, size: 32}
+  - id: h
+    uses: hostile
+  - id: sheet
+    uses: collage
+    with: {sets: ['${scenes.night}', '${h.images}'], layout: grid}
+"""
+    if "train-gan" in rhost.registry.step_names():
+        steps += (
+            "  - id: train\n    uses: train-gan\n    with: {source: '${scenes.night}', target: "
+            "'${scenes.day}', image_size: 16, n_layers_d: 2, epochs: 2, ngf: 4, ndf: 4}\n"
+            "  - id: apply\n    uses: translate\n    with: {model: '${train.generator}', "
+            "images: '${scenes.holdout_night}', target: '${scenes.holdout_day}'}\n"
+        )
+    (tmp_path / "r.yaml").write_text(steps)
+    out = (tmp_path / "run").resolve()
+    written: list[Path] = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def note(path) -> None:
+        if isinstance(path, (str, os.PathLike)):
+            p = Path(os.path.abspath(os.fspath(path)))
+            if p.is_relative_to(out):
+                written.append(p)
+
+    def tracked_open(file, mode="r", *a, **k):
+        if any(c in mode for c in "wax+"):
+            note(file)
+        return real_open(file, mode, *a, **k)
+
+    def tracked_os_open(path, flags, *a, **k):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            note(path)
+        return real_os_open(path, flags, *a, **k)
+
+    recipe = load_recipe(tmp_path / "r.yaml", rhost)
+    monkeypatch.setattr(builtins, "open", tracked_open)
+    monkeypatch.setattr(io, "open", tracked_open)
+    monkeypatch.setattr(os, "open", tracked_os_open)
+    Runner(recipe, rhost, out, quiet=True, log=lambda m: None).run()
+    monkeypatch.undo()
+    direct = [
+        p
+        for p in written
+        if not TEMP.match(p.name)
+        and p.name != ".lock"
+        and p.relative_to(out).parts[0] != ".staging"
+    ]
+    assert not direct, f"written in place, not atomically: {sorted(set(direct))}"
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 20 and (out / "index.html").is_file()
