@@ -357,7 +357,14 @@ def main(argv: list[str] | None = None) -> int:
             "\ninterrupted: finished steps are kept; run the same command again to resume", err=True
         )
         return 130
-    except Exception as exc:  # an artforge bug
+    except Exception as exc:  # an artforge bug, unless the machine ran out of something
+        if isinstance(exc, OSError):  # e.g. `gallery build` on a full disk
+            from .runner import _resource_error
+
+            err = _resource_error(exc)
+            if isinstance(err, ArtforgeError):
+                click.echo(f"error: {err}", err=True)
+                return err.exit_code
         if _DEBUG["on"]:
             traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)

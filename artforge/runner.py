@@ -534,12 +534,15 @@ TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's tempora
 OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
 
 
-def _resource_error(exc: OSError, run_dir: Path, step_id: str | None = None) -> Exception:
-    """A full disk or a folder that cannot be written: one clear message (exit status 2)."""
+def _resource_error(
+    exc: OSError, run_dir: Path | None = None, step_id: str | None = None
+) -> Exception:
+    """A full disk or a folder that cannot be written: one clear message (exit status 2).
+    Anything else is returned as it is."""
     if exc.errno not in RESOURCE_ERRNOS:
         return exc
     who = f"step '{step_id}': " if step_id else ""
-    where = exc.filename or run_dir
+    where = exc.filename or run_dir or "a file"
     kept = "finished steps are kept; the same command resumes after that"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return ResourceError(

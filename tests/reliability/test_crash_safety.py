@@ -21,7 +21,7 @@ import pytest
 from .conftest import subprocess_env
 from .crash import TEMP, Trial, assert_clean, check_run_dir, crash_trials, run_once, seconds_between
 
-EPOCHS = 50
+EPOCHS = 30
 PIX2PIX = f"""name: crash
 seed: 7
 steps:

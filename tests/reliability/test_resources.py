@@ -324,3 +324,21 @@ def test_a_finished_step_does_not_need_its_backend_again(tmp_path, rhost, monkey
     assert rc == 0, err and CALLED == ["f"]
     rc, _, err = run(main, capsys, recipe, tmp_path / "run", "--force", "f")
     assert rc == 2 and "needs the fakebk backend" in err
+
+
+def test_gallery_build_on_a_full_disk(tmp_path, monkeypatch, fresh_cli, capsys):
+    """Any command, not only ``run``: a full disk is a clear message, not an internal error."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "run"
+    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    before = (out / "index.html").read_bytes()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    rc = fresh_cli(["gallery", "build", str(out)])
+    lines = one_message(capsys.readouterr().err)
+    assert rc == 2 and "the disk is full" in lines[0]
+    assert (out / "index.html").read_bytes() == before
