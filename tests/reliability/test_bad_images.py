@@ -106,6 +106,28 @@ def test_16_bit_grayscale_keeps_its_range(tmp_path):
     assert (out == out[..., :1]).all()
 
 
+def test_16_bit_rgb_keeps_its_range(tmp_path):
+    """A 48-bit PNG (Pillow cannot write one: encoded here by hand)."""
+    pixels = np.array([[[65535, 32768, 0], [200, 4095, 65280]]], dtype=">u2")
+    raw = b"".join(b"\0" + row.tobytes() for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 2, 1, 16, 2, 0, 0, 0)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    (tmp_path / "rgb48.png").write_bytes(data)
+    out = load_image(tmp_path / "rgb48.png")
+    assert out.dtype == np.uint8 and out.tolist() == [[[255, 128, 0], [0, 15, 255]]]
+
+
 def test_palette_image_gives_its_colours(tmp_path):
     img = Image.fromarray(RGB).quantize(16)
     (tmp_path / "p.png").write_bytes(encoded(img))
