@@ -3,7 +3,7 @@
     python bench/bench_sr.py [--quick] [--json PATH]
 
 ESPCN and SRResNet at x2 and x4 on a 256x256 low-resolution image, whole-image and tiled
-(128-pixel tiles, 16 pixels of overlap) inference, beside the reference: Pillow's bicubic
+(128-pixel tiles, overlap = the receptive-field radius, as the step does) inference, beside the reference: Pillow's bicubic
 interpolation of the same image. Also training iterations per second (batch 16, 64-pixel
 high-resolution patches) beside a plain forward+backward loop on a fixed batch, which shows
 the cost of degrading the pairs on the fly.
@@ -22,7 +22,7 @@ def main() -> None:
     from artforge.sr_baselines import upscale
     from artforge_torch.sr.data import PairSampler
     from artforge_torch.sr.learned import build_net
-    from artforge_torch.sr.tiled import tiled_forward
+    from artforge_torch.sr.tiled import conv_radius, tiled_forward
     from artforge_torch.sr.train import train_sr
     from artforge_torch.style.util import batch_to_tensor
 
@@ -42,9 +42,9 @@ def main() -> None:
             net = build_net(arch, scale).to(dev).eval()
             for tile in (None, 128):
 
-                def run(net=net, tile=tile, scale=scale):
+                def run(net=net, tile=tile, scale=scale, overlap=conv_radius(net)):
                     with torch.inference_mode():
-                        tiled_forward(net, x, scale, tile, 16)
+                        tiled_forward(net, x, scale, tile, overlap)
 
                 t = timeit(run, warmup=1, repeat=repeat, sync=sync)
                 rows.append(
