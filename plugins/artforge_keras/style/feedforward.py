@@ -21,7 +21,7 @@ from PIL import Image
 from artforge.api import DataError, Diverged, StepError, derive_seed
 
 from ..backend import keras_module
-from .loss_net import LossNetwork
+from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 
 keras = keras_module()
 ops = keras.ops
@@ -90,8 +90,10 @@ class StyleNetModel(keras.Model):
         content_t = self.loss_net.content_targets(x)
         with tf.GradientTape() as tape:
             y = ops.cast(self.net(x, training=True), "float32")
-            lc, ls, ltv = self.loss_net.losses(y, content_t, self.style_t)
+            # losses of the clipped output (what is written), plus a pull back into range
+            lc, ls, ltv = self.loss_net.losses(ops.clip(y, 0.0, 1.0), content_t, self.style_t)
             total = self.cw * lc + self.sw * ls + self.tw * ltv
+            total = total + RANGE_WEIGHT * range_penalty(y)
         variables = self.net.trainable_variables
         grads = tape.gradient(self.optimizer.scale_loss(total), variables)
         self.optimizer.apply_gradients(zip(grads, variables))

@@ -26,7 +26,7 @@ from artforge.api import Diverged
 
 from ..backend import keras_module
 from . import color
-from .loss_net import LossNetwork
+from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 
 keras = keras_module()
 
@@ -178,10 +178,13 @@ class GatysOptimiser:
 
             @tf.function(reduce_retracing=True)
             def fn(x, content_t, style_t):
+                # the losses of the image that will be written (pixels clipped to [0, 1]) plus
+                # a pull back into range: L-BFGS works on unconstrained pixels and would
+                # otherwise drift out of range, losing the style match once clipped
                 with tf.GradientTape() as tape:
                     tape.watch(x)
-                    lc, ls, ltv = net.losses(x, content_t, style_t)
-                    total = cw * lc + sw * ls + tw * ltv
+                    lc, ls, ltv = net.losses(tf.clip_by_value(x, 0.0, 1.0), content_t, style_t)
+                    total = cw * lc + sw * ls + tw * ltv + RANGE_WEIGHT * range_penalty(x)
                 return lc, ls, ltv, total, tape.gradient(total, x)
 
             self._fn = fn

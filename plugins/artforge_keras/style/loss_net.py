@@ -44,6 +44,18 @@ def style_loss(f, target_gram):
     return losses.style_loss({"layer": f}, {"layer": g}) / (ops.sum(ops.square(g)) + EPS)
 
 
+RANGE_WEIGHT = 100.0
+
+
+def range_penalty(x):
+    """Mean squared distance of the pixels from [0, 1]. The losses are computed on the
+    clipped image (the one that is written), where out-of-range pixels get no gradient; this
+    term pulls them back instead of letting them drift out of range (where the clipped result
+    would lose the style match the optimiser reached)."""
+    x = ops.cast(x, "float32")
+    return ops.mean(ops.square(x - ops.clip(x, 0.0, 1.0)))
+
+
 def tv(x):
     from ..nets.losses import tv_loss
 
