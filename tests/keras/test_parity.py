@@ -243,8 +243,11 @@ def test_random_multiscale_features():
     from artforge_keras.nets.features import RandomMultiScaleFeatures as K
     from artforge_torch.nets.features import RandomMultiScaleFeatures as T
 
-    t, k = T(seed=3, filters=8), K(seed=3, filters=8)
-    k.set_filters({n: b.numpy() for n, b in t.named_buffers() if n.startswith("w")})
+    t, k = T(seed=3, filters=8), K(seed=3, filters=8)  # the same filters from the same seed
+    for name, buf in t.named_buffers():
+        if name.startswith("w"):
+            got = k.kernels["scale" + name[1:]].numpy().transpose(3, 2, 0, 1)
+            np.testing.assert_allclose(got, buf.numpy(), atol=1e-6, err_msg=name)
     x = _img(2, 27, lo=0, hi=1, w=33)  # not a multiple of the pooling factors
     with torch.no_grad():
         yt = t(_nchw(x))
@@ -298,3 +301,13 @@ def test_gradient_penalty_of_a_linear_critic():
     real, fake = _img(3, 4), _img(3, 4)
     gp = float(klosses.gradient_penalty(lambda x, training: D(x), real, fake, weight=10.0))
     assert gp == pytest.approx(10.0 * (np.linalg.norm(w) - 1.0) ** 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
+def test_torch_cpu_randn_is_reproduced_without_torch(seed):
+    from artforge_keras.nets.features import TorchCPURandom
+
+    g, ours = torch.Generator().manual_seed(seed), TorchCPURandom(seed)
+    for shape in [(64, 3, 3, 3), (5, 3, 5, 5), (16,), (17, 3)]:  # sequential draws, tails
+        want = torch.randn(*shape, generator=g).numpy()
+        np.testing.assert_allclose(ours.randn(*shape), want, atol=1e-6)

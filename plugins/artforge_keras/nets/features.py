@@ -333,6 +333,44 @@ def find_vgg19_weights(explicit_path: str | os.PathLike | None = None) -> Path |
 DEFAULT_SCALES = (3, 5, 7, 11, 15, 23, 37, 55)
 
 
+class TorchCPURandom:
+    """``torch.randn`` of a CPU ``torch.Generator().manual_seed(seed)``, reproduced in NumPy
+    so that both backends draw the same random filters without this backend importing torch.
+
+    PyTorch's CPU generator is the standard MT19937 seeded by ``init_genrand(seed)`` (the
+    same as NumPy's legacy ``RandomState(seed)``); for a contiguous float tensor of 16 or more
+    elements ``randn`` first draws one uniform per element (the low 24 bits of a 32-bit output
+    times 2^-24), then Box-Muller transforms each block of 16 in place (element j and j + 8,
+    j < 8, from u1 = 1 - u[j] and u2 = u[j + 8]); when the size is not a multiple of 16 the
+    last 16 values are drawn again and transformed. Matches torch 2.x to float rounding.
+    """
+
+    def __init__(self, seed: int):
+        self.bits = np.random.RandomState(int(seed) & 0xFFFFFFFF)._bit_generator
+
+    def _uniform(self, n: int) -> np.ndarray:
+        raw = self.bits.random_raw(n).astype(np.uint64)
+        return ((raw & ((1 << 24) - 1)).astype(np.float64) * 2.0**-24).astype(np.float32)
+
+    @staticmethod
+    def _box_muller16(u: np.ndarray) -> np.ndarray:
+        r = np.sqrt(-2.0 * np.log((1.0 - u[:8]).astype(np.float32)))
+        theta = 2.0 * np.pi * u[8:16]
+        return np.concatenate([r * np.cos(theta), r * np.sin(theta)]).astype(np.float32)
+
+    def randn(self, *shape: int) -> np.ndarray:
+        n = int(np.prod(shape))
+        if n < 16:  # torch draws these one by one in double precision: not reproduced
+            raise ValueError("TorchCPURandom.randn needs at least 16 elements")
+        u = self._uniform(n)
+        out = u.copy()
+        for i in range(0, n - 15, 16):
+            out[i : i + 16] = self._box_muller16(u[i : i + 16])
+        if n % 16:
+            out[n - 16 :] = self._box_muller16(self._uniform(16))
+        return out.reshape(shape)
+
+
 def _avg_pool_ceil(x, d: int):
     """``F.avg_pool2d(x, d, ceil_mode=True)``: the last, partial windows average what they cover."""
     if d == 1:
@@ -350,7 +388,9 @@ class RandomMultiScaleFeatures(keras.layers.Layer):
     """One layer of random filters at several scales, each followed by a ReLU (see the module
     docstring). ``filters`` per scale, N(0, 1/fan_in), fixed by ``seed``; a filter larger than
     ``max_kernel`` runs on an average-pooled copy with a proportionally smaller kernel.
-    Each filter is drawn from N(0, 1), then made zero-mean and unit-norm (as in the paper).
+    Each filter is drawn from N(0, 1) by the same generator as the PyTorch backend
+    (:class:`TorchCPURandom`: the filters are identical for the same seed), then made
+    zero-mean and unit-norm (as in the paper).
     Layer names ``scaleK`` (``scale_K`` is accepted as an alias); content defaults to
     ``scale7`` and ``scale11``."""
 
@@ -363,7 +403,7 @@ class RandomMultiScaleFeatures(keras.layers.Layer):
         self, scales=DEFAULT_SCALES, filters: int = 64, seed: int = 0, max_kernel: int = 7, **kw
     ):
         super().__init__(name=kw.pop("name", "random_multiscale"), **kw)
-        rng = np.random.default_rng(seed)
+        rng = TorchCPURandom(seed)
         self.scales = [int(k) for k in scales]
         self.factors: dict[str, int] = {}
         self.LAYERS = [f"scale{k}" for k in self.scales]
@@ -377,9 +417,10 @@ class RandomMultiScaleFeatures(keras.layers.Layer):
             while k / d > max_kernel:
                 d *= 2
             kd = max(1, k // d) | 1
-            w = rng.standard_normal((kd, kd, 3, filters))
-            w = w - w.mean(axis=(0, 1, 2), keepdims=True)
-            w = w / np.maximum(np.sqrt((w**2).sum(axis=(0, 1, 2), keepdims=True)), 1e-12)
+            w = rng.randn(filters, 3, kd, kd)  # PyTorch's layout and order of draws
+            w = w - w.mean(axis=(1, 2, 3), keepdims=True)
+            w = w / np.maximum(np.sqrt((w**2).sum(axis=(1, 2, 3), keepdims=True)), 1e-12)
+            w = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             self.kernels[f"scale{k}"] = self.add_weight(
                 shape=(kd, kd, 3, filters),
                 initializer=keras.initializers.Constant(w.astype("float32")),
