@@ -77,7 +77,6 @@ def test_evaluate_mode_scores_bicubic_against_itself_and_matches_upscale_mode(ho
     assert ups.keys() == highs.keys() and all(np.array_equal(ups[k], highs[k]) for k in highs)
 
 
-@pytest.mark.slow
 def test_espcn_trains_saves_and_reloads_with_identical_tiled_results(host, tmp_path):
     out = run(
         host,

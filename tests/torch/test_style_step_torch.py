@@ -144,7 +144,6 @@ def test_invalid_parameters_are_recipe_errors(host, tmp_path, params, message):
         load_recipe(path, host)
 
 
-@pytest.mark.slow
 def test_feed_forward_trains_once_and_the_model_is_reused(host, tmp_path):
     out = run(
         host,
