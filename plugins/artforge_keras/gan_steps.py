@@ -13,6 +13,8 @@ from artforge.api import StepError, write_json
 # model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
 TRAINERS: dict[str, str] = {
     "pix2pix": "artforge_keras.gan_steps:train_pix2pix",
+    "dcgan": "artforge_keras.gan_steps:train_dcgan",
+    "cdcgan": "artforge_keras.gan_steps:train_dcgan",
 }
 
 
@@ -52,6 +54,79 @@ def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
     )
     trainer.fit()
     outputs = trainer.export(ctx)
+    outputs["samples"] = trainer.copy_samples(ctx)
+    return outputs
+
+
+def _folder_images(
+    folder: Path, labelled: bool
+) -> tuple[list[np.ndarray], list[int] | None, list[str]]:
+    """Images of a folder; labelled: one sub-folder per class (sorted names are classes)."""
+    from artforge.api import DataError, load_image
+    from artforge.images import list_images
+
+    if not folder.is_dir():
+        raise DataError(f"training folder not found: {folder}")
+    if not labelled:
+        files = list_images(folder)
+        if not files:
+            raise DataError(f"no images in {folder}")
+        return [load_image(f) for f in files], None, []
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    images, labels = [], []
+    for k, c in enumerate(classes):
+        for f in list_images(folder / c):
+            images.append(load_image(f))
+            labels.append(k)
+    if not images:
+        raise DataError(
+            f"no labelled images in {folder}",
+            hint="cdcgan wants one sub-folder of images per class",
+        )
+    return images, labels, classes
+
+
+def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
+    from .dcgan import DCGANTrainer, ImageData
+
+    conditional = p.model == "cdcgan"
+    classes: list[str] = []
+    if p.data:
+        src = ctx.images(p.data)
+        images, labels = src.load_all(), src.labels
+        if conditional and not labels:
+            raise StepError(
+                f"step '{ctx.step_id}': cdcgan needs labelled images, and {p.data} has no labels",
+                hint="use a step that labels its images, a folder with one sub-folder per class, "
+                "or model: dcgan",
+            )
+        classes = list(src.meta.get("classes", []))
+    else:
+        images, labels, classes = _folder_images(ctx.resolve_path(p.folder), conditional)
+    if not conditional:
+        labels = None
+    n_classes = int(max(labels)) + 1 if labels else 0
+    data = ImageData(images, labels, p.image_size, p.flip, seed=ctx.seed)
+    if len(data) < p.batch_size:
+        raise StepError(
+            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
+            "training images",
+            hint="lower batch_size",
+        )
+    ctx.metrics["images"] = len(data)
+    if n_classes:
+        ctx.metrics["classes"] = n_classes
+    trainer = DCGANTrainer(ctx, p, data, n_classes)
+    ctx.log(
+        f"  {p.model} (keras): {len(data)} images at {p.image_size}px"
+        + (f", {n_classes} classes" if n_classes else "")
+        + f", batch {p.batch_size}, {trainer.total_epochs} epochs on "
+        f"{trainer.rt.describe()['device_name']}"
+    )
+    trainer.fit()
+    outputs = trainer.export(ctx)
+    if classes:
+        outputs["generator"].meta["classes"] = classes
     outputs["samples"] = trainer.copy_samples(ctx)
     return outputs
 

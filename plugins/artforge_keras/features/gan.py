@@ -11,8 +11,8 @@ STEPS = [
         params=TrainGanParams,
         run="artforge_keras.gan_steps:train_gan",
         outputs=("generator", "samples"),
-        description="Train a GAN on Keras 3/TensorFlow (pix2pix; dcgan, cdcgan and cyclegan: "
-        "torch only for now) with checkpoints, resume and a divergence guard",
+        description="Train a GAN on Keras 3/TensorFlow (pix2pix, dcgan, cdcgan; cyclegan: not "
+        "yet) with checkpoints, resume and a divergence guard",
         backend="keras",
     ),
     StepType(
