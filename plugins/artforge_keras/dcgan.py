@@ -24,7 +24,7 @@ from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
 from .training.checkpoint import save_weights_file
-from .training.trainer import GANModel, GANTrainer
+from .training.trainer import GANModel, GANTrainer, adam
 
 keras = keras_module()
 ops = keras.ops
@@ -126,12 +126,14 @@ class DCGAN(GANModel):
                         weight=s["gp_weight"],
                         seed=self.seed_generator,
                     )
-            self.apply(self.d_optimizer, d_tape, loss_d, D.trainable_variables)
+                scaled_d = self.d_optimizer.scale_loss(loss_d)
+            self.apply(self.d_optimizer, d_tape, scaled_d, D.trainable_variables)
         z = keras.random.normal((n, self.nz), seed=self.seed_generator)
         with tf.GradientTape() as g_tape:
             fake = ops.cast(G(self._g_inputs(z, y), training=True), "float32")
             loss_g = self.gan_loss.g_loss(D(self._d_inputs(fake, y), training=True))
-        self.apply(self.g_optimizer, g_tape, loss_g, G.trainable_variables)
+            scaled_g = self.g_optimizer.scale_loss(loss_g)
+        self.apply(self.g_optimizer, g_tape, scaled_g, G.trainable_variables)
         self.update_ema()
         return self.report(
             {
@@ -147,7 +149,7 @@ def generator_kwargs(p: Any, n_classes: int) -> dict[str, Any]:
     return {"nz": p.nz, "ngf": p.ngf, "nc": 3, "image_size": p.image_size, "n_classes": n_classes}
 
 
-def build_dcgan(p: Any, n_classes: int, seed: int) -> DCGAN:
+def build_dcgan(p: Any, n_classes: int, seed: int, loss_scaling: bool = False) -> DCGAN:
     norm = p.norm if p.loss != "wgan-gp" else ("layer" if p.norm == "batch" else p.norm)
     G = init_weights(DCGANGenerator(**generator_kwargs(p, n_classes)), seed=derive_seed(seed, "G"))
     D = init_weights(
@@ -169,8 +171,8 @@ def build_dcgan(p: Any, n_classes: int, seed: int) -> DCGAN:
         ema_net=ema_net,
     )
     model.compile(
-        g_optimizer=keras.optimizers.Adam(p.lr_g, beta_1=p.beta1, beta_2=p.beta2, epsilon=1e-8),
-        d_optimizer=keras.optimizers.Adam(p.lr_d, beta_1=p.beta1, beta_2=p.beta2, epsilon=1e-8),
+        g_optimizer=adam(p.lr_g, p.beta1, p.beta2, loss_scaling),
+        d_optimizer=adam(p.lr_d, p.beta1, p.beta2, loss_scaling),
         gan_loss=GANLoss(p.loss),
         gp_weight=p.gp_weight,
         n_critic=p.n_critic,
@@ -190,7 +192,7 @@ class DCGANTrainer(GANTrainer):
 
     def build(self) -> None:
         p = self.p
-        self.model = build_dcgan(p, self.n_classes, self.ctx.seed)
+        self.model = build_dcgan(p, self.n_classes, self.ctx.seed, self.rt.loss_scaling)
         self.base_lrs = {"G": p.lr_g, "D": p.lr_d}
 
     def generator(self):

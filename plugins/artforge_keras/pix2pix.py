@@ -20,7 +20,7 @@ from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
 from .nets.pix2pix import PatchDiscriminator, UNetGenerator
 from .training.checkpoint import save_weights_file
-from .training.trainer import GANModel, GANTrainer
+from .training.trainer import GANModel, GANTrainer, adam
 
 keras = keras_module()
 ops = keras.ops
@@ -76,19 +76,21 @@ class Pix2Pix(GANModel):
                             weight=s["gp_weight"],
                             seed=self.seed_generator,
                         )
-                self.apply(self.d_optimizer, d_tape, loss_d, D.trainable_variables)
+                    scaled_d = self.d_optimizer.scale_loss(loss_d)
+                self.apply(self.d_optimizer, d_tape, scaled_d, D.trainable_variables)
             # -- generator: fool the updated D and stay close to the target (L1)
             loss_gan = self.gan_loss.g_loss(D(ops.concatenate([a, fake], -1), training=True))
             loss_l1 = ops.mean(ops.abs(fake - b))
             loss_g = loss_gan + s["lambda_l1"] * loss_l1
-        self.apply(self.g_optimizer, g_tape, loss_g, G.trainable_variables)
+            scaled_g = self.g_optimizer.scale_loss(loss_g)
+        self.apply(self.g_optimizer, g_tape, scaled_g, G.trainable_variables)
         self.update_ema()
         return self.report(
             {"loss_D": loss_d, "loss_G": loss_g, "loss_G_GAN": loss_gan, "loss_L1": loss_l1}
         )
 
 
-def build_pix2pix(p: Any, seed: int) -> Pix2Pix:
+def build_pix2pix(p: Any, seed: int, loss_scaling: bool = False) -> Pix2Pix:
     """Networks (N(0, 0.02) init), optimisers and losses of ``train-gan`` ``model: pix2pix``."""
     G = init_weights(UNetGenerator(**generator_kwargs(p)), seed=derive_seed(seed, "G"))
     D = init_weights(
@@ -104,8 +106,8 @@ def build_pix2pix(p: Any, seed: int) -> Pix2Pix:
     ema_net = UNetGenerator(**generator_kwargs(p), name="unet_ema") if p.ema else None
     model = Pix2Pix(G, D, seed=derive_seed(seed, "gan"), ema=p.ema, ema_net=ema_net)
     model.compile(
-        g_optimizer=keras.optimizers.Adam(p.lr_g, beta_1=p.beta1, beta_2=p.beta2, epsilon=1e-8),
-        d_optimizer=keras.optimizers.Adam(p.lr_d, beta_1=p.beta1, beta_2=p.beta2, epsilon=1e-8),
+        g_optimizer=adam(p.lr_g, p.beta1, p.beta2, loss_scaling),
+        d_optimizer=adam(p.lr_d, p.beta1, p.beta2, loss_scaling),
         gan_loss=GANLoss(p.loss),
         lambda_l1=p.lambda_l1,
         gp_weight=p.gp_weight,
@@ -117,7 +119,7 @@ def build_pix2pix(p: Any, seed: int) -> Pix2Pix:
 class Pix2PixTrainer(GANTrainer):
     def build(self) -> None:
         p = self.p
-        self.model = build_pix2pix(p, self.ctx.seed)
+        self.model = build_pix2pix(p, self.ctx.seed, self.rt.loss_scaling)
         self.base_lrs = {"G": p.lr_g, "D": p.lr_d}
 
     def generator(self):

@@ -319,3 +319,28 @@ def test_translate_loads_a_torch_trained_generator(tmp_path):
     with torch.no_grad():
         yt = t(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     assert np.abs(np.asarray(k(x, training=False)) - yt).max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_policy_path(tmp_path, monkeypatch, policy):
+    """The GPU code path on the CPU: layers compute in half precision, variables stay float32,
+    outputs and losses are float32; float16 scales the loss (LossScaleOptimizer)."""
+    import keras
+
+    from artforge_keras import backend
+    from artforge_keras.training import trainer as tmod
+
+    monkeypatch.setattr(tmod, "runtime", lambda *a, **k: backend.Runtime("/CPU:0", policy, "cpu"))
+    try:
+        trainer = Pix2PixTrainer(_ctx(tmp_path), _params(epochs=1), _data())
+        G = trainer.model.generator
+        assert G.layers[2].compute_dtype == policy.split("_")[1] and G.weights[0].dtype == "float32"
+        scaled = isinstance(trainer.model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == (policy == "mixed_float16")
+        trainer.fit()
+        assert all(np.isfinite(y) for _, y in trainer.series["loss_G"])
+        assert np.asarray(G(np.zeros((1, 16, 16, 3), "float32"))).dtype == np.float32
+        assert trainer.ctx.info["amp"] == policy.split("_")[1]
+    finally:
+        keras.config.set_dtype_policy("float32")

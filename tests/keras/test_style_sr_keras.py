@@ -248,6 +248,24 @@ def test_sr_training_lowers_the_loss_and_averages_the_weights():
     assert res.steps == 60 and last < 0.7 * first
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_sr_training_under_a_mixed_precision_policy(policy):
+    import keras
+
+    from artforge_keras.nets.sr import ESPCN
+    from artforge_keras.sr.train import PairSampler, train_sr
+
+    img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    keras.config.set_dtype_policy(policy)
+    try:
+        net = ESPCN(scale=2, features=8)
+        res = train_sr(net, PairSampler([img], 2, 16, seed=0), steps=6, batch_size=2, log_every=2)
+        assert res.steps == 6 and np.isfinite(res.final_loss)
+        assert net.weights[0].dtype == "float32"
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
 RECIPE = """name: tiny-sr
 seed: 0
 backend: keras

@@ -123,7 +123,8 @@ class SRModel(keras.Model):
         self.pixel_loss = pixel_loss
         self.perceptual = perceptual
         self.perceptual_weight = float(perceptual_weight)
-        optimizer.build(self.net.trainable_variables)
+        # compile wraps the optimiser in a LossScaleOptimizer under mixed_float16
+        self.optimizer.build(self.net.trainable_variables)
 
     @property
     def metrics(self):
@@ -149,8 +150,9 @@ class SRModel(keras.Model):
         with tf.GradientTape() as tape:
             out = ops.cast(self.net(x, training=True), "float32")
             loss = self.loss_of(out, y)
+            scaled = self.optimizer.scale_loss(loss)  # inside the tape (mixed_float16)
         variables = self.net.trainable_variables
-        grads = tape.gradient(self.optimizer.scale_loss(loss), variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         self.tracker.update_state(loss)
         return {"loss": self.tracker.result(), "step_loss": loss}

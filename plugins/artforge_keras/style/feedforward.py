@@ -94,8 +94,9 @@ class StyleNetModel(keras.Model):
             lc, ls, ltv = self.loss_net.losses(ops.clip(y, 0.0, 1.0), content_t, self.style_t)
             total = self.cw * lc + self.sw * ls + self.tw * ltv
             total = total + RANGE_WEIGHT * range_penalty(y)
+            scaled = self.optimizer.scale_loss(total)  # inside the tape (mixed_float16)
         variables = self.net.trainable_variables
-        grads = tape.gradient(self.optimizer.scale_loss(total), variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         out = {}
         for tracker, v in zip(self.trackers, (lc, ls, ltv)):

@@ -40,6 +40,13 @@ from .checkpoint import load_checkpoint, save_checkpoint
 keras = keras_module()
 
 
+def adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, loss_scaling: bool = False):
+    """Adam with PyTorch's epsilon (1e-8); wrapped in a ``LossScaleOptimizer`` under the
+    ``mixed_float16`` policy (bfloat16 and float32 need no loss scaling)."""
+    opt = keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2, epsilon=1e-8)
+    return keras.optimizers.LossScaleOptimizer(opt) if loss_scaling else opt
+
+
 class GANModel(keras.Model):
     """Base of the GAN models: trackers, a seed generator, an optional EMA generator.
 
@@ -93,9 +100,11 @@ class GANModel(keras.Model):
             else:
                 s.assign(w)
 
-    def apply(self, optimizer, tape, loss, variables) -> None:
-        """Gradients of ``loss`` (loss-scaled under mixed_float16) applied by ``optimizer``."""
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    def apply(self, optimizer, tape, scaled_loss, variables) -> None:
+        """Gradients of ``scaled_loss`` applied by ``optimizer``. The loss must have been
+        scaled *inside* the tape (``optimizer.scale_loss(loss)``, a no-op unless the optimiser
+        is a LossScaleOptimizer under mixed_float16), which also unscales the gradients."""
+        grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
     def sample_generator(self):
@@ -176,7 +185,8 @@ class LinearDecay(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         f = self.t.lr_factor(self.t.epoch)
         for name, opt in self.t.model.optimizers().items():
-            opt.learning_rate.assign(self.t.base_lrs[name] * f)
+            inner = getattr(opt, "inner_optimizer", opt)  # under loss scaling
+            inner.learning_rate.assign(self.t.base_lrs[name] * f)
 
 
 class SampleGrids(keras.callbacks.Callback):
