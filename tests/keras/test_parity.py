@@ -311,3 +311,32 @@ def test_torch_cpu_randn_is_reproduced_without_torch(seed):
     for shape in [(64, 3, 3, 3), (5, 3, 5, 5), (16,), (17, 3)]:  # sequential draws, tails
         want = torch.randn(*shape, generator=g).numpy()
         np.testing.assert_allclose(ours.randn(*shape), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("which", ["espcn", "srresnet", "johnson"])
+def test_torch_default_initialisation_is_reproduced(which):
+    """The same seed gives the Keras network the weights its torch twin starts from."""
+    from artforge_keras.nets import sr as ksr
+    from artforge_keras.nets import transformer as ktr
+    from artforge_keras.nets.torch_random import torch_default_init
+    from artforge_torch.nets import sr as tsr
+    from artforge_torch.nets import transformer as ttr
+
+    make = {
+        "espcn": (lambda: tsr.ESPCN(scale=3), lambda: ksr.ESPCN(scale=3)),
+        "srresnet": (
+            lambda: tsr.SRResNet(2, features=8, n_blocks=2),
+            lambda: ksr.SRResNet(2, features=8, n_blocks=2),
+        ),
+        "johnson": (
+            lambda: ttr.TransformerNet(width=8, n_blocks=2),
+            lambda: ktr.TransformerNet(width=8, n_blocks=2),
+        ),
+    }[which]
+    torch.manual_seed(11)
+    t = make[0]()
+    k = torch_default_init(make[1](), 11)
+    reference = make[1]()
+    convert.load_torch_state(reference, _state(t))
+    for a, b in zip(k.weights, reference.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-7, err_msg=a.path)

@@ -284,7 +284,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
     )
     t = json.loads((full / "steps/translate/record.json").read_text())
     assert {"psnr", "ssim", "baseline_psnr", "psnr_margin_db"} <= set(t["metrics"])
-    assert len(t["outputs"]["images"]["files"]) == 4
+    assert len(t["outputs"]["images"]["files"]) == len(t["outputs"]["baseline"]["files"]) == 4
+    summary = json.loads((full / "steps/translate/metrics/metrics.json").read_text())
+    assert summary["mean"]["psnr"] == pytest.approx(t["metrics"]["psnr"])
+    assert set(summary["baseline"]["coefficients"]) == {"R", "G", "B"}
     # translate pads odd sizes and tiles large ones: both keep the input's size
     from artforge_keras.backend import runtime
     from artforge_keras.gan_steps import build_generator, inference_fn, run_tiled, run_whole

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..backend import keras_module
 from .layers import edge_pad
+from .torch_random import TorchCPURandom
 
 keras = keras_module()
 layers = keras.layers
@@ -331,44 +332,6 @@ def find_vgg19_weights(explicit_path: str | os.PathLike | None = None) -> Path |
 
 # -- weight-free features --------------------------------------------------------------------------
 DEFAULT_SCALES = (3, 5, 7, 11, 15, 23, 37, 55)
-
-
-class TorchCPURandom:
-    """``torch.randn`` of a CPU ``torch.Generator().manual_seed(seed)``, reproduced in NumPy
-    so that both backends draw the same random filters without this backend importing torch.
-
-    PyTorch's CPU generator is the standard MT19937 seeded by ``init_genrand(seed)`` (the
-    same as NumPy's legacy ``RandomState(seed)``); for a contiguous float tensor of 16 or more
-    elements ``randn`` first draws one uniform per element (the low 24 bits of a 32-bit output
-    times 2^-24), then Box-Muller transforms each block of 16 in place (element j and j + 8,
-    j < 8, from u1 = 1 - u[j] and u2 = u[j + 8]); when the size is not a multiple of 16 the
-    last 16 values are drawn again and transformed. Matches torch 2.x to float rounding.
-    """
-
-    def __init__(self, seed: int):
-        self.bits = np.random.RandomState(int(seed) & 0xFFFFFFFF)._bit_generator
-
-    def _uniform(self, n: int) -> np.ndarray:
-        raw = self.bits.random_raw(n).astype(np.uint64)
-        return ((raw & ((1 << 24) - 1)).astype(np.float64) * 2.0**-24).astype(np.float32)
-
-    @staticmethod
-    def _box_muller16(u: np.ndarray) -> np.ndarray:
-        r = np.sqrt(-2.0 * np.log((1.0 - u[:8]).astype(np.float32)))
-        theta = 2.0 * np.pi * u[8:16]
-        return np.concatenate([r * np.cos(theta), r * np.sin(theta)]).astype(np.float32)
-
-    def randn(self, *shape: int) -> np.ndarray:
-        n = int(np.prod(shape))
-        if n < 16:  # torch draws these one by one in double precision: not reproduced
-            raise ValueError("TorchCPURandom.randn needs at least 16 elements")
-        u = self._uniform(n)
-        out = u.copy()
-        for i in range(0, n - 15, 16):
-            out[i : i + 16] = self._box_muller16(u[i : i + 16])
-        if n % 16:
-            out[n - 16 :] = self._box_muller16(self._uniform(16))
-        return out.reshape(shape)
 
 
 def _avg_pool_ceil(x, d: int):

@@ -303,11 +303,13 @@ class Upscaler:
 
     def _fit(self, sampler, seed: int, progress_desc: str, tag: str = "", record: bool = True):
         from ..backend import set_seed
+        from ..nets.torch_random import torch_default_init
         from .train import train_sr
 
         ctx, p = self.ctx, self.p
         set_seed(seed)
-        net = build_net(self.arch, p.scale)
+        # the weights the torch backend starts from for the same seed
+        net = torch_default_init(build_net(self.arch, p.scale), seed)
         progress = ctx.progress(p.steps, progress_desc)
         res = train_sr(
             net,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artforge.api import DataError, Diverged, derive_seed
+from artforge.api import DataError, Diverged
 from artforge.sr_baselines import random_pair
 
 from ..backend import keras_module
@@ -38,7 +38,8 @@ ops = keras.ops
 class PairSampler:
     """Random aligned (low, high) uint8 patch batches of a list of images, degraded on the fly
     (``artforge.sr_baselines.random_pair``: blur, bicubic downscale, noise, JPEG, dihedral
-    augmentation). Batch ``i`` depends only on (seed, i)."""
+    augmentation), drawn one batch after the other from ``default_rng(seed)`` exactly as the
+    PyTorch backend's sampler draws them (the same seed gives the same batches)."""
 
     def __init__(
         self,
@@ -72,15 +73,45 @@ class PairSampler:
             dtype=np.float64,
         )
         self.p = area / area.sum()
+        self.reseed(seed)
 
-    def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(derive_seed(self.seed, "sr-batch", index))
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next batch: (low N x h x w x 3, high N x h*s x w*s x 3), uint8."""
         lows, highs = [], []
-        for k in rng.choice(len(self.images), size=size, p=self.p):
-            lo, hi = random_pair(self.images[k], self.scale, self.patch, rng, **self.kw)
+        for k in self.rng.choice(len(self.images), size=size, p=self.p):
+            lo, hi = random_pair(self.images[k], self.scale, self.patch, self.rng, **self.kw)
             lows.append(lo)
             highs.append(hi)
         return np.stack(lows), np.stack(highs)
+
+
+def sequential_batches(draw, count: int):
+    """A ``keras.utils.PyDataset`` of ``count`` batches from the stateful ``draw()``, drawn
+    once each and in order: Keras peeks at the first items to learn their shapes before the
+    epoch starts, so recent batches are kept and handed out again."""
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.cache: dict[int, object] = {}
+            self.next = 0
+
+        def __len__(self):
+            return count
+
+        def __getitem__(self, i):
+            while self.next <= i:
+                self.cache[self.next] = draw()
+                self.cache.pop(self.next - 8, None)
+                self.next += 1
+            if i not in self.cache:
+                raise IndexError(f"batch {i} was dropped from the cache (batches go in order)")
+            return self.cache[i]
+
+    return Batches()
 
 
 def zero_shot_fathers(
@@ -168,20 +199,6 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def _batches(sampler: PairSampler, start: int, count: int, batch_size: int):
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-
-        def __len__(self):
-            return count
-
-        def __getitem__(self, i):
-            return sampler.batch(start + i, batch_size)
-
-    return Batches()
-
-
 def _save_state(path: Path, model: SRModel, state: dict) -> None:
     from ..training.checkpoint import save_checkpoint
 
@@ -244,6 +261,7 @@ def train_sr(
         start = int(state["step"])
     else:
         state = None
+    sampler.reseed(seed + start)
     t0 = time.perf_counter()
     out = {"ema": None, "losses": [], "stopped": False, "done": start, "diverged": None}
 
@@ -276,7 +294,7 @@ def train_sr(
 
     if steps > start:
         model.fit(
-            _batches(sampler, start, steps - start, batch_size),
+            sequential_batches(lambda: sampler(batch_size), steps - start),
             epochs=1,
             callbacks=[Log()],
             verbose=0,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from artforge.api import DataError, Diverged, StepError, derive_seed
+from artforge.api import DataError, Diverged, StepError
 
 from ..backend import keras_module
 from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
@@ -37,16 +37,21 @@ def build_transformer(config: dict[str, Any] | None = None):
 
 class CropSampler:
     """Random ``size`` crops of the content images (shorter side scaled to 1-1.5x ``size``
-    first, half of them mirrored); batch ``i`` depends only on (seed, i)."""
+    first, half of them mirrored), drawn from ``default_rng(seed)`` exactly as the PyTorch
+    backend's sampler draws them."""
 
     def __init__(self, images: list[np.ndarray], size: int, seed: int):
         if not images:
             raise DataError("no content images to train the style network on")
         self.images = [Image.fromarray(np.asarray(i)[..., :3]) for i in images]
-        self.size, self.seed = size, seed
+        self.size = size
+        self.reseed(seed)
 
-    def batch(self, index: int, batch: int) -> np.ndarray:
-        rng = np.random.default_rng(derive_seed(self.seed, "style-batch", index))
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, batch: int) -> np.ndarray:
+        rng = self.rng
         out = []
         for k in rng.integers(0, len(self.images), size=batch):
             im = self.images[k]
@@ -139,10 +144,12 @@ def train_transformer(
 ):
     """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1])."""
     from ..backend import set_seed
+    from ..nets.torch_random import torch_default_init
+    from ..sr.train import sequential_batches
     from ..training.checkpoint import load_checkpoint, save_checkpoint
 
     set_seed(seed)
-    net = build_transformer(config)
+    net = torch_default_init(build_transformer(config), seed)  # as torch.manual_seed(seed)
     model = StyleNetModel(
         net, loss_net, loss_net.style_targets(style), (content_weight, style_weight, tv_weight)
     )
@@ -157,6 +164,7 @@ def train_transformer(
                 start = int(state["step"])
         except StepError:
             start = 0
+    sampler.reseed(seed + start)
     t0 = time.perf_counter()
     run = {"ema": None, "history": [], "diverged": None}
 
@@ -185,18 +193,9 @@ def train_transformer(
                 save_checkpoint(state_path, model, {"step": step, "steps": steps})
                 self.last_save = now
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-
-        def __len__(self):
-            return steps - start
-
-        def __getitem__(self, i):
-            return sampler.batch(start + i, batch_size)
-
     if steps > start:
-        model.fit(Batches(), epochs=1, callbacks=[Log()], verbose=0, shuffle=False)
+        batches = sequential_batches(lambda: sampler(batch_size), steps - start)
+        model.fit(batches, epochs=1, callbacks=[Log()], verbose=0, shuffle=False)
     if run["diverged"]:
         raise Diverged(
             f"style network training diverged at step {run['diverged']} (non-finite loss)",
