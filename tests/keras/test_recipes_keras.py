@@ -36,6 +36,10 @@ def test_main_recipe_runs_on_keras_at_a_tiny_size(tmp_path):
         "decay_epochs": 1,
         "batch": 4,
         "ngf": 8,
+        "sr_steps": 10,
+        "sr_patch": 16,
+        "style_steps": 3,
+        "style_size": 32,
     }
     sets = [a for k, v in tiny.items() for a in ("--set", f"vars.{k}={v}")]
     out = tmp_path / "run"

@@ -21,6 +21,10 @@ TINY = {
     "decay_epochs": 1,
     "batch": 4,
     "ngf": 8,
+    "sr_steps": 10,
+    "sr_patch": 16,
+    "style_steps": 3,
+    "style_size": 32,
 }
 
 
@@ -57,6 +61,10 @@ def test_main_recipe_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
         "colour-map baseline",
         "pix2pix day",
         "true day",
+        "ESPCN x2",
+        "stylized",
     ]
+    assert json.loads((steps / "upscale_check/record.json").read_text())["metrics"]["bicubic_y_psnr"] > 0
+    assert len(json.loads((steps / "stylize/record.json").read_text())["outputs"]["images"]["files"]) == 4
     page = (out / "index.html").read_text()
     assert "PSNR" in page and "baseline" in page
