@@ -313,7 +313,7 @@ def test_vgg19_forward_names_and_normalisation():
 def test_random_multiscale_features():
     net = feat.RandomMultiScaleFeatures(seed=3)
     assert nets.count_parameters(net) == 0  # weight-free: the filters are buffers
-    names = [f"scale_{k}" for k in (3, 5, 7, 11, 15, 23, 37, 55)]
+    names = [f"scale{k}" for k in (3, 5, 7, 11, 15, 23, 37, 55)]
     assert names == net.LAYERS
     assert set(net.DEFAULT_CONTENT_LAYERS) <= set(net.LAYERS)
     assert set(net.DEFAULT_STYLE_LAYERS) <= set(net.LAYERS)
@@ -321,13 +321,13 @@ def test_random_multiscale_features():
     out = net(x)
     assert list(out) == net.LAYERS
     assert all(f.shape[:2] == (2, 64) and float(f.min()) >= 0 for f in out.values())
-    assert out["scale_3"].shape[-2:] == (32, 32) and out["scale_55"].shape[-2:] == (4, 4)
-    again = feat.RandomMultiScaleFeatures(seed=3)(x, ["scale_7"])["scale_7"]
-    assert torch.equal(again, out["scale_7"])  # deterministic by seed
-    other = feat.RandomMultiScaleFeatures(seed=4)(x, ["scale_7"])["scale_7"]
-    assert not torch.allclose(other, out["scale_7"])
+    assert out["scale3"].shape[-2:] == (32, 32) and out["scale55"].shape[-2:] == (4, 4)
+    again = feat.RandomMultiScaleFeatures(seed=3)(x, ["scale7"])["scale7"]
+    assert torch.equal(again, out["scale7"])  # deterministic by seed
+    other = feat.RandomMultiScaleFeatures(seed=4)(x, ["scale7"])["scale7"]
+    assert not torch.allclose(other, out["scale7"])
     small = feat.RandomMultiScaleFeatures(scales=(3, 9), filters=8)
-    assert small.LAYERS == ["scale_3", "scale_9"] and small(x)["scale_9"].shape == (2, 8, 16, 16)
+    assert small.LAYERS == ["scale3", "scale9"] and small(x)["scale9"].shape == (2, 8, 16, 16)
     with pytest.raises(KeyError):
         net(x, ["conv4_2"])
 
