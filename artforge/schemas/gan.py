@@ -116,9 +116,8 @@ class TrainGanParams(Params):
                 f"a PatchGAN with n_layers_d={self.n_layers_d} needs image_size >= "
                 f"{2 ** (self.n_layers_d + 2)}; got {s} (lower n_layers_d or raise image_size)"
             )
-        if self.model == "pix2pix":
-            if self.folder is None and (self.source is None or self.target is None):
-                raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
+        if self.model == "pix2pix" and self.folder is None and (self.source is None or self.target is None):
+            raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
         if self.model == "cyclegan" and (self.source is None or self.target is None):
             raise ValueError("cyclegan needs `source` (domain A) and `target` (domain B)")
         if self.model in ("dcgan", "cdcgan"):
