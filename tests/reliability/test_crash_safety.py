@@ -115,6 +115,10 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, tally):
                     for line in after.log
                     if (m := re.search(r"resuming from the checkpoint at epoch (\d+)", line))
                 ]
+                if not said and after.killed:
+                    # killed between the step's first line and the trainer's resume decision:
+                    # check() already saw that its checkpoint did not go back
+                    continue
                 assert said and said[0] >= epoch, f"seed {seed}: trial {after.number} restarted"
                 resumed_runs.append(after.number)
         assert (out / "index.html").read_text().rstrip().endswith("</html>")
