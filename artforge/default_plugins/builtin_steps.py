@@ -1,6 +1,7 @@
 """The core's own steps, registered exactly like a third-party plugin's.
 
-Backend-free (Pillow and numpy): ``images``, ``synthetic-scenes`` and ``collage``.
+Backend-free (Pillow and numpy): ``images``, ``synthetic-scenes``, ``collage`` and ``digits``
+(scikit-learn's bundled digits).
 Only schemas live here; the step code is imported when a step runs.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from artforge.hookspecs import hookimpl
 from artforge.params import InputRef, Params
@@ -77,6 +78,59 @@ class CollageParams(Params):
     columns: int = Field(8, ge=1, le=100, description="columns of the grid layout")
 
 
+class DigitsParams(Params):
+    size: int = Field(32, ge=16, le=128, description="image edge in pixels (16 to 128)")
+    holdout: float = Field(
+        0.2, ge=0, lt=1, description="fraction of each class held out (stratified split)"
+    )
+    classes: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="use only these digits, e.g. [0, 3, 7]; labels are their positions in "
+        "this list (0..K-1), meta.classes their names",
+    )
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="use at most this many images in all (before the split), an even share "
+        "of each class",
+    )
+    invert: bool = Field(False, description="black digits on white instead of white on black")
+    blur: float = Field(
+        0.25,
+        ge=0,
+        le=2,
+        description="Gaussian blur sigma in source pixels (1 source pixel = size/10 output "
+        "pixels with pad 1) for smooth strokes; 0: none",
+    )
+    pad: int = Field(
+        1, ge=0, le=4, description="black border around the 8x8 digit, in source pixels"
+    )
+    split_seed: int | None = Field(
+        None,
+        ge=0,
+        description="seed of the split and of `limit`'s choice (default: the step's seed)",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _digits(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None:
+            bad = [d for d in value if not 0 <= d <= 9]
+            if bad:
+                raise ValueError(f"classes are digits 0 to 9, got {bad[0]}")
+            if len(set(value)) != len(value):
+                raise ValueError("classes must not repeat a digit")
+        return value
+
+    @model_validator(mode="after")
+    def _enough(self) -> DigitsParams:
+        k = len(self.classes) if self.classes is not None else 10
+        if self.limit is not None and self.limit < k:
+            raise ValueError(f"limit ({self.limit}) must be at least the number of classes ({k})")
+        return self
+
+
 @hookimpl
 def register_steps(register):
     register(
@@ -104,5 +158,15 @@ def register_steps(register):
             run="artforge.steps.collage:run",
             outputs=("sheets",),
             description="A labelled grid of one or more image sets, one sheet or several",
+        )
+    )
+    register(
+        StepType(
+            name="digits",
+            params=DigitsParams,
+            run="artforge.steps.digits:run",
+            outputs=("train", "holdout"),
+            description="scikit-learn's 1797 bundled handwritten digits, upscaled, labelled, "
+            "with a stratified holdout split",
         )
     )

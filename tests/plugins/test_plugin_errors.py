@@ -564,7 +564,7 @@ def test_trace_shows_which_plugin_answered_which_hook(capsys):
     assert "[artforge trace] loaded plugin 'glowplug' (test: Plugin)" in err
     assert (
         "[artforge trace] register_steps -> plugin 'builtin_steps': images, synthetic-scenes, "
-        "collage" in err
+        "collage, digits" in err
     )
     assert "[artforge trace] register_steps -> plugin 'glowplug': glow [torch]" in err
 
