@@ -77,25 +77,59 @@ SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --s
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--open", "open_", is_flag=True, help="Open the gallery in a browser when done.")
-def run(recipe, overrides, out, force, dry_run, quiet, open_):
-    """Run RECIPE (a YAML file) and write its gallery."""
-    from .runner import Runner
+@click.option(
+    "--nproc",
+    type=click.IntRange(1, 1024),
+    metavar="N",
+    help="Data-parallel training in N processes on this machine (one per GPU; gloo on the "
+    "CPU): runs the same command under torchrun. Needs torch.",
+)
+def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
+    """Run RECIPE (a YAML file) and write its gallery.
 
+    Under torchrun (`torchrun --nproc_per_node=N -m artforge run RECIPE`) or with --nproc N,
+    train-gan runs data-parallel in N processes; rank 0 runs every other step and alone writes
+    the run directory.
+    """
+    from .context import Launch
+    from .runner import Runner, default_run_dir
+
+    launch = Launch.from_env()
     host, rec = _load(recipe, overrides)
-    _warn_failures(host)
+    if launch.is_main:
+        _warn_failures(host)
+    if nproc and nproc > 1 and not dry_run:
+        if launch.distributed:
+            raise ArtforgeError(
+                f"--nproc {nproc}: this command already runs under a launcher "
+                f"(WORLD_SIZE={launch.world_size})",
+                hint="drop --nproc when you start artforge with torchrun yourself",
+            )
+        code = _launch(nproc, recipe, overrides, out, force, quiet)
+        page = (Path(out) if out else default_run_dir(rec)) / "index.html"
+        if code == 0 and open_ and page.is_file():
+            import webbrowser
+
+            webbrowser.open(page.resolve().as_uri())
+        raise _Relaunched(code)
     runner = Runner(
         rec,
         host,
         Path(out) if out else None,
         force=force,
-        quiet=quiet,
+        quiet=quiet or not launch.is_main,
+        log=None if launch.is_main else (lambda msg: None),
         command=["artforge", *sys.argv[1:]] if sys.argv and "artforge" in sys.argv[0] else None,
+        launch=launch,
     )
     if dry_run:
-        for step, key, action in runner.plan():
-            click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}")
+        if launch.is_main:
+            for step, key, action in runner.plan():
+                click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}")
         return
     summary = runner.run()
+    if not launch.is_main:
+        return
     ran = sum(o.status == "ran" for o in summary.outcomes)
     reused = sum(o.status == "reused" for o in summary.outcomes)
     click.echo(f"done: {ran} step(s) ran, {reused} reused; run directory {summary.run_dir}")
@@ -105,6 +139,95 @@ def run(recipe, overrides, out, force, dry_run, quiet, open_):
             import webbrowser
 
             webbrowser.open(summary.gallery.resolve().as_uri())
+
+
+# ``python -m torch.distributed.run ARGS`` that reports failed ranks in one line instead of
+# the launcher's traceback (every rank has printed its own error message already)
+TORCHRUN = """\
+import sys
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import main
+try:
+    main(sys.argv[1:])
+except ChildFailedError as exc:
+    ranks = sorted(exc.failures.items())
+    codes = ", ".join(f"rank {r} exit status {f.exitcode}" for r, f in ranks)
+    print(f"torchrun: the launch failed ({codes})", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def launch_command(
+    nproc: int, recipe: str, overrides=(), out=None, force=(), quiet=False
+) -> list[str]:
+    """The torchrun command line of ``artforge run --nproc N``: the same run without
+    ``--nproc``, as ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
+    artforge run RECIPE ...`` (through :data:`TORCHRUN`)."""
+    args = [sys.executable, "-c", TORCHRUN, "--standalone"]
+    args += [f"--nproc_per_node={nproc}", "-m", "artforge"]
+    if _DEBUG["on"]:
+        args.append("--debug")
+    args += ["run", str(recipe)]
+    for item in overrides:
+        args += ["--set", item]
+    if out:
+        args += ["--out", str(out)]
+    for step in force:
+        args += ["--force", step]
+    if quiet:
+        args.append("-q")
+    return args
+
+
+class _Relaunched(Exception):
+    """``run --nproc``: the exit status of the launched run, for :func:`main` to return."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def _launch(nproc: int, recipe: str, overrides, out, force, quiet) -> int:
+    """Run the same command in ``nproc`` processes under torchrun; return rank 0's exit
+    status (the launcher's when rank 0 left none: it was stopped because another rank failed).
+    Imports no framework: torchrun runs in a child process."""
+    import importlib.util
+    import subprocess
+    import tempfile
+    import uuid
+
+    if importlib.util.find_spec("torch") is None:
+        from .errors import BackendUnavailable
+
+        raise BackendUnavailable(
+            f"--nproc {nproc} launches torchrun, which comes with torch; torch is not installed",
+            hint='install it with: pip install -e ".[torch]"',
+        )
+    env = dict(os.environ)
+    env["ARTFORGE_LAUNCH_ID"] = uuid.uuid4().hex  # tells this launch's manifest from old ones
+    if "OMP_NUM_THREADS" not in env:  # share the cores instead of oversubscribing them
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        env["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
+    with tempfile.TemporaryDirectory(prefix="artforge-launch-") as tmp:
+        status_file = Path(tmp) / "exit-status"
+        env["ARTFORGE_EXIT_FILE"] = str(status_file)
+        command = launch_command(nproc, recipe, overrides, out, force, quiet)
+        proc = subprocess.Popen(command, env=env)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # the launcher and its workers got the same Ctrl-C
+            try:
+                code = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                code = proc.wait()
+        if code != 0 and status_file.is_file():
+            text = status_file.read_text().strip()
+            code = int(text) if text.isdigit() and int(text) != 0 else code
+    return code
 
 
 @cli.command()
@@ -330,7 +453,32 @@ def _add_plugin_commands() -> None:
             _PLUGIN_COMMANDS[cmd_name] = plugin
 
 
+def _rank_tag() -> str:
+    """`` (rank N)`` in the messages of the ranks > 0 of a data-parallel launch."""
+    try:
+        from .context import Launch
+
+        rank = Launch.from_env().rank
+    except ArtforgeError:
+        return ""
+    return f" (rank {rank})" if rank else ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    status_file = os.environ.get("ARTFORGE_EXIT_FILE")
+    if status_file:  # set by `run --nproc` for its launcher: rank 0 reports its exit status
+        try:
+            from .context import Launch
+
+            if Launch.from_env().is_main:
+                Path(status_file).write_text(str(code))
+        except (ArtforgeError, OSError):
+            pass
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         _DEBUG["on"] = True
@@ -339,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_plugin_commands()
     try:
         cli.main(args=args, prog_name="artforge", standalone_mode=False)
+    except _Relaunched as exc:
+        return exc.code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -348,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except ArtforgeError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error{_rank_tag()}: {exc}", err=True)
         if _DEBUG["on"] and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
         return exc.exit_code

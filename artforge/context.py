@@ -4,10 +4,14 @@ The context gives the step its folder (everything it writes goes there, and the 
 published atomically when the step succeeds), a persistent work folder for checkpoints (kept
 across an interrupted run so training can resume), its seed, backend and device, resolved
 inputs, and places to record metrics, loss curves, warnings and provenance.
+
+It also says which process of a data-parallel launch (``torchrun``) runs the step:
+:class:`Launch`, the one place artforge reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .artifacts import Artifact, FileArtifact, ImageSet, ModelArtifact
-from .errors import StepError
+from .errors import ArtforgeError, StepError
 from .images import save_png
 from .params import parse_ref
 from .progress import Progress
@@ -63,6 +67,52 @@ class ImageSetWriter:
         return ImageSet(self.root, list(self.files), labels, self.meta)
 
 
+@dataclass(frozen=True)
+class Launch:
+    """Which process of a data-parallel launch this is; a plain run is rank 0 of 1.
+
+    ``torchrun --nproc_per_node=N -m artforge run ...`` (or ``artforge run --nproc N``)
+    starts N processes with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set. Rank 0 runs the
+    recipe and alone writes the run directory; the other ranks join only the steps whose run
+    function is marked ``distributed`` (see docs/architecture.md, "Scale-out")."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    id: str = ""  # the same in every process of one launch, different for the next launch
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> Launch:
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default: int) -> int:
+            value = str(env.get(name, "")).strip()
+            if not value:
+                return default
+            if not value.isdigit():
+                raise ArtforgeError(f"{name}={value!r} is not a number (set by the launcher)")
+            return int(value)
+
+        world = number("WORLD_SIZE", 1)
+        if world <= 1:
+            return cls()
+        rank = number("RANK", 0)
+        if rank >= world:
+            raise ArtforgeError(f"RANK={rank} is not below WORLD_SIZE={world}")
+        # torchrun gives every launch (and every restart) its own run id and port
+        parts = ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT")
+        launch_id = env.get("ARTFORGE_LAUNCH_ID") or "/".join(str(env.get(k, "")) for k in parts)
+        return cls(rank, world, number("LOCAL_RANK", rank), launch_id)
+
+
 @dataclass
 class StepContext:
     step_id: str
@@ -81,6 +131,8 @@ class StepContext:
     series: dict[str, list[list[float]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    # the launch as this step sees it: rank 0 of 1 unless the step runs data-parallel
+    launch: Launch = field(default_factory=Launch)
 
     # -- inputs ---------------------------------------------------------------------------
     def input(self, ref: str) -> Artifact:

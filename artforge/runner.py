@@ -13,6 +13,15 @@ Layout of a run directory::
 
 Caching: a step's key hashes its type, version, backend, device, parameters, seed and the
 keys of the steps it reads. A step whose record has the same key is reused.
+
+Data-parallel launches (``torchrun``, ``artforge run --nproc N``; :class:`~.context.Launch`):
+rank 0 is the runner described above and the only process that writes the run directory
+(lock, manifest, records, artifacts, checkpoints, gallery). Its manifest also carries the
+launch id and its plan. Every other rank follows it (:meth:`Runner._follow`): it waits for
+that manifest, and for each step that rank 0 runs and whose run function is marked
+``distributed`` (``fn.distributed = True``), it waits until rank 0 has started the step (so
+its inputs are published), then runs the step too, with inputs read from the run directory
+and its own outputs in a private scratch folder that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +46,7 @@ from typing import Any
 from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
-from .context import StepContext
+from .context import Launch, StepContext, safe_name
 from .errors import ArtforgeError, ResourceError, RunLocked, StepError
 from .params import parse_ref
 from .recipe import Recipe, Step
@@ -105,8 +115,10 @@ class Runner:
         log: Any = None,
         quiet: bool = False,
         command: list[str] | None = None,
+        launch: Launch | None = None,
     ):
         self.recipe = recipe
+        self.launch = launch or Launch.from_env()
         self.host = host
         self.run_dir = Path(out_dir) if out_dir else default_run_dir(recipe)
         self.log = log or (lambda msg: print(msg, flush=True))
@@ -122,6 +134,7 @@ class Runner:
                 hint=hint or "step ids: " + ", ".join(s.id for s in recipe.steps),
             )
         self.force = set(force)
+        self._created = time.time()
         self.keys: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, Artifact]] = {}
 
@@ -186,6 +199,8 @@ class Runner:
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> RunSummary:
+        if not self.launch.is_main:
+            return self._follow()
         # everything that can be checked without writing is checked before the first write
         for step, _, action in self.plan():
             if action == "run":
@@ -356,16 +371,9 @@ class Runner:
         )
         self._check_backend(step)
         t_start = time.time()
-        try:
-            fn = step.type.load_run()
-        except Exception as exc:
-            from .errors import PluginError
-
-            raise PluginError(
-                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}'): cannot load "
-                f"its run function {step.type.run!r}: {type(exc).__name__}: {exc}",
-                hint="is the plugin installed completely, with its dependencies?",
-            ) from exc
+        fn = self._load_run(step)
+        if _is_distributed(fn):
+            ctx.launch = self.launch  # the step runs on every rank of the launch
         try:
             outputs = fn(ctx, step.params)
         except ArtforgeError:
@@ -444,6 +452,122 @@ class Runner:
         shutil.rmtree(work, ignore_errors=True)
         self.artifacts[step.id] = self._artifacts_from_record(step.id)
 
+    def _load_run(self, step: Step) -> Any:
+        try:
+            return step.type.load_run()
+        except Exception as exc:
+            from .errors import PluginError
+
+            raise PluginError(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}'): cannot load "
+                f"its run function {step.type.run!r}: {type(exc).__name__}: {exc}",
+                hint="is the plugin installed completely, with its dependencies?",
+            ) from exc
+
+    # -- ranks > 0 of a data-parallel launch -----------------------------------------------
+    def _follow(self) -> RunSummary:
+        """Follow rank 0: join the distributed steps it runs, write nothing in the run directory.
+
+        Rank 0 alone decides what runs (it holds the lock and its plan is in the manifest),
+        runs the backend-free and single-process steps and publishes their outputs; this rank
+        reads them from there once rank 0 has started the distributed step that needs them.
+        Running every step on every rank instead would cost N times the work and could feed
+        the ranks different inputs (a cache hit on one rank and not another, GPU
+        non-determinism), and a rank that disagrees on the plan would hang the others."""
+        summary = RunSummary(self.run_dir)
+        keys = {step.id: key for step, key, _ in self.plan()}  # read-only: records, no writes
+        manifest = self._await_rank0(None, ())
+        plan = manifest["launch"]["plan"]
+        theirs = {e["id"]: e.get("key") for e in manifest["steps"]}
+        if theirs != keys:
+            differ = next((i for i in keys if theirs.get(i) != keys[i]), "?")
+            raise ArtforgeError(
+                f"rank {self.launch.rank}: rank 0 runs a different recipe (step '{differ}' has "
+                "another cache key there)",
+                hint="start every rank with the same command, recipe and --set values",
+            )
+        todo = [
+            s
+            for s in self.recipe.steps
+            if plan.get(s.id) == "run" and _is_distributed(self._load_run(s))
+        ]
+        if not todo:
+            return summary
+        scratch = Path(tempfile.mkdtemp(prefix=f"artforge-rank{self.launch.rank}-"))
+        try:
+            for step in todo:
+                self._await_rank0(step.id, ("running", "ran"))
+                for dep in step.deps:  # published by rank 0 before it started this step
+                    self.artifacts[dep] = self._artifacts_from_record(dep)
+                folder = scratch / safe_name(step.id)
+                ctx = StepContext(
+                    step_id=step.id,
+                    uses=step.type.name,
+                    seed=self.step_seed(step),
+                    backend=step.backend,
+                    device=self.recipe.spec.device,
+                    dir=folder / "out",
+                    work_dir=folder / "work",
+                    run_dir=folder,
+                    recipe_dir=self.recipe.path.parent.resolve(),
+                    resolve=self._resolve,
+                    log=lambda msg: None,
+                    quiet=True,
+                    launch=self.launch,
+                )
+                ctx.dir.mkdir(parents=True)
+                ctx.work_dir.mkdir(parents=True)
+                t0 = time.perf_counter()
+                self._load_run(step)(ctx, step.params)  # its outputs stay in the scratch folder
+                dt = time.perf_counter() - t0
+                summary.outcomes.append(StepOutcome(step.id, "ran", dt, keys[step.id]))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return summary
+
+    def _await_rank0(self, step_id: str | None, statuses: tuple[str, ...]) -> dict[str, Any]:
+        """Rank 0's manifest of this launch once step ``step_id`` has one of ``statuses``
+        (``None``: as soon as the manifest exists). Rank 0 failing ends the wait with its
+        error; a rank 0 that never writes a manifest (another run holds the lock) ends it after
+        ``ARTFORGE_LAUNCH_TIMEOUT`` seconds (torchrun stops the other ranks earlier)."""
+        path = self.run_dir / MANIFEST
+        limit = float(os.environ.get("ARTFORGE_LAUNCH_TIMEOUT", "600"))
+        t0 = time.time()
+        while True:
+            try:
+                manifest = json.loads(path.read_text())
+            except (OSError, ValueError):
+                manifest = None
+            launch = manifest.get("launch") if isinstance(manifest, dict) else None
+            # the id, and a start no older than this process, tell this launch from an old run
+            if (
+                isinstance(launch, dict)
+                and launch.get("id") == self.launch.id
+                and float(launch.get("started", 0)) >= self._created - 120
+            ):
+                status = manifest.get("status")
+                if status in ("failed", "interrupted"):
+                    failed = next((e for e in manifest["steps"] if e.get("error")), {})
+                    raise ArtforgeError(
+                        f"rank {self.launch.rank}: rank 0 stopped ({status}"
+                        + (f" in step '{failed['id']}': {failed['error']}" if failed else "")
+                        + ")"
+                    )
+                if step_id is None:
+                    return manifest
+                entry = next((e for e in manifest["steps"] if e["id"] == step_id), {})
+                if entry.get("status") in statuses:
+                    return manifest
+                t0 = time.time()  # rank 0 is alive and on its way
+            elif time.time() - t0 > limit:
+                raise ArtforgeError(
+                    f"rank {self.launch.rank}: rank 0 wrote no manifest for this launch in "
+                    f"{self.run_dir} within {limit:.0f} s",
+                    hint="is another artforge run holding the run directory? "
+                    "(ARTFORGE_LAUNCH_TIMEOUT sets the wait)",
+                )
+            time.sleep(0.1)
+
     def _crash(self, step: Step, exc: BaseException) -> StepCrashed:
         err = StepCrashed(
             f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') crashed: "
@@ -519,10 +643,29 @@ class Runner:
                 for step, key, _ in plan
             ],
             "versions": library_versions(),
+            **(
+                {
+                    "launch": {
+                        "id": self.launch.id,
+                        "world_size": self.launch.world_size,
+                        "started": started,
+                        "plan": {step.id: action for step, _, action in plan},
+                    }
+                }
+                if self.launch.distributed
+                else {}
+            ),
         }
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.run_dir / MANIFEST, manifest)
+
+
+def _is_distributed(fn: Any) -> bool:
+    """A run function that takes part in data-parallel launches sets ``fn.distributed = True``:
+    every rank runs it (it shards the work and lets rank 0 write); any other step runs on
+    rank 0 only."""
+    return getattr(fn, "distributed", False) is True
 
 
 def _now() -> str:

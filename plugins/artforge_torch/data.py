@@ -100,22 +100,33 @@ class PairedData:
     def batches_per_epoch(self, batch_size: int) -> int:
         return max(1, len(self) // batch_size)
 
-    def epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled batches (drop_last) for one epoch; the generator fixes order and jitter."""
+    def epoch(
+        self, batch_size: int, generator: torch.Generator, shard: tuple[int, int] = (0, 1)
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled batches (drop_last) for one epoch; the generator fixes order and jitter.
+
+        ``shard=(rank, world_size)``: only this process's slice of every batch. The order, crops
+        and flips are still drawn for the whole batch, so the slices of all processes together
+        are exactly the batch of one process (and only the slice is cropped and converted)."""
+        rank, world = shard
         order = torch.randperm(len(self), generator=generator)
         n = self.batches_per_epoch(batch_size)
         s, ls = self.image_size, self.load_size
         for k in range(n):
             idx = order[k * batch_size : (k + 1) * batch_size] if len(self) >= batch_size else order
+            offs = torch.randint(0, ls - s + 1, (len(idx), 2), generator=generator) if ls > s else None
+            flips = torch.rand(len(idx), generator=generator) < 0.5 if self.flip else None
+            if world > 1:
+                part = slice(len(idx) * rank // world, len(idx) * (rank + 1) // world)
+                idx = idx[part]
+                offs = offs[part] if offs is not None else None
+                flips = flips[part] if flips is not None else None
             batch = self.data[idx]
-            if ls > s:
-                offs = torch.randint(0, ls - s + 1, (len(idx), 2), generator=generator)
+            if offs is not None:
                 batch = torch.stack([b[:, y : y + s, x : x + s] for b, (y, x) in zip(batch, offs.tolist())])
-            if self.flip:
-                flips = torch.rand(len(idx), generator=generator) < 0.5
-                if flips.any():
-                    batch = batch.clone()
-                    batch[flips] = batch[flips].flip(-1)
+            if flips is not None and flips.any():
+                batch = batch.clone()
+                batch[flips] = batch[flips].flip(-1)
             x = batch.float().div_(127.5).sub_(1.0)
             yield x[:, :3], x[:, 3:]
 

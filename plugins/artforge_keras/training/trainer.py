@@ -35,6 +35,10 @@ from artforge.api import Diverged, derive_seed, save_png
 
 from ..backend import fresh_session, keras_module, runtime
 from ..data import epoch_dataset
+from ..distribution import describe as describe_strategy
+from ..distribution import replica_mean
+from ..distribution import scope as strategy_scope
+from ..distribution import select as select_strategy
 from .checkpoint import load_checkpoint, save_checkpoint
 
 keras = keras_module()
@@ -104,7 +108,7 @@ class GANModel(keras.Model):
         """Gradients of ``scaled_loss`` applied by ``optimizer``. The loss must have been
         scaled *inside* the tape (``optimizer.scale_loss(loss)``, a no-op unless the optimiser
         is a LossScaleOptimizer under mixed_float16), which also unscales the gradients."""
-        grads = tape.gradient(scaled_loss, variables)
+        grads = replica_mean(tape.gradient(scaled_loss, variables))  # MirroredStrategy sums
         optimizer.apply_gradients(zip(grads, variables))
 
     def sample_generator(self):
@@ -228,9 +232,11 @@ class GANTrainer:
         self.rt = runtime(ctx.device, getattr(params, "amp", "auto"))
         fresh_session(derive_seed(ctx.seed, "init"))
         self.rt.apply_policy()
+        # several local GPUs: one replica each (MirroredStrategy); else None (..distribution)
+        self.strategy_choice, self.strategy = select_strategy(ctx.device)
         self.model: GANModel | None = None
         self.base_lrs: dict[str, float] = {}
-        with self.rt.scope():
+        with strategy_scope(self.strategy, self.rt):
             self.build()
         self.epoch = 0
         self.iteration = 0
@@ -328,6 +334,8 @@ class GANTrainer:
             shutil.rmtree(self.samples_dir, ignore_errors=True)
             self.save()  # epoch 0: a known-good state to roll back to
         ctx.info.update(self.rt.describe())
+        if self.strategy is not None:
+            ctx.info["distributed"] = describe_strategy(self.strategy_choice)
         total = self.total_epochs
         per_epoch = self.data.batches_per_epoch(p.batch_size)
         self.log_every = max(1, (total * per_epoch) // self.curve_points)
@@ -337,7 +345,7 @@ class GANTrainer:
         start_iter = self.iteration
         while not self.is_last():
             self.diverged = None
-            with self.rt.scope():
+            with strategy_scope(self.strategy, self.rt):
                 self.model.fit(
                     self.dataset,
                     epochs=total,

@@ -1,8 +1,18 @@
-"""GANTrainer: the epoch loop, checkpoints and resume, divergence guard, EMA, curves, samples."""
+"""GANTrainer: the epoch loop, checkpoints and resume, divergence guard, EMA, curves, samples.
+
+Under torchrun (``ctx.launch.distributed``) every subclass trains data-parallel without a
+change (:mod:`.distributed`): ``self.compiled[name]`` is the DDP-wrapped network (call the
+networks through it in ``train_step`` for DDP's overlapped all-reduce; gradients of networks
+called otherwise are averaged before each optimiser step, so step through ``self.scaler`` or
+the optimisers as usual), each rank gets its slice of every global batch and its own global
+RNG stream per epoch, losses are averaged across ranks, and only rank 0 writes checkpoints
+and sample grids. ``self.nets`` stay the plain modules.
+"""
 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import shutil
 import time
@@ -15,6 +25,7 @@ from torch import nn
 
 from artforge.api import Diverged, derive_seed, save_png
 
+from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .device import runtime
 
@@ -69,7 +80,12 @@ class GANTrainer:
         self.ctx = ctx
         self.p = params
         self.data = data
-        self.rt = runtime(ctx.device, params.amp, params.channels_last)
+        # data-parallel under torchrun (ctx.launch): one process per GPU, see .distributed
+        self.dist = distributed.setup(getattr(ctx, "launch", None))
+        distributed.check_batch_size(params.batch_size, self.dist, ctx.step_id)
+        self.rt = runtime(
+            distributed.device_spec(ctx.device, self.dist), params.amp, params.channels_last
+        )
         torch.manual_seed(derive_seed(ctx.seed, "init"))
         self.nets: dict[str, nn.Module] = {}
         self.opts: dict[str, torch.optim.Optimizer] = {}
@@ -80,6 +96,9 @@ class GANTrainer:
             if self.rt.channels_last:
                 net.to(memory_format=torch.channels_last)
         self.ema = EMA(self.nets[self.ema_of], params.ema) if params.ema and self.ema_of else None
+        self.batchnorm = (  # SyncBatchNorm on CUDA; None without BatchNorm or in one process
+            distributed.convert_batchnorm(self.nets, self.rt.device) if self.dist.enabled else None
+        )
         self.scheds = {
             name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for name, opt in self.opts.items()
         }
@@ -87,6 +106,12 @@ class GANTrainer:
         self.compiled = {
             name: torch.compile(net) if params.compile and self.rt.is_cuda else net for name, net in self.nets.items()
         }
+        if self.dist.enabled:  # DDP around what train_step calls; self.nets stay the modules
+            self.compiled = distributed.replicate(self.compiled, self.nets, self.rt.device)
+            sync = distributed.GradSync(self.dist, self.opts, self.compiled)
+            self.scaler = distributed.SyncedGradScaler(
+                self.rt.device.type, self.rt.use_scaler, sync
+            )
         self.epoch = 0
         self.iteration = 0
         self.rollbacks = 0
@@ -166,19 +191,53 @@ class GANTrainer:
         return Path(self.ctx.work_dir) / self.checkpoint_name
 
     def save(self) -> None:
-        save_checkpoint(self.checkpoint_path, self.state())
+        if self.dist.is_main:  # the other ranks write nothing
+            save_checkpoint(self.checkpoint_path, self.state())
+
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint, or None: read by rank 0 and sent to every rank."""
+        path = self.checkpoint_path
+        state = load_checkpoint(path) if self.dist.is_main and path.exists() else None
+        return distributed.broadcast_state(state, self.dist)
+
+    def _replicated_modules(self) -> list[nn.Module]:
+        return [*self.nets.values(), *([self.ema.shadow] if self.ema else [])]
+
+    def _batches(self, generator: torch.Generator) -> Any:
+        """This rank's part of each batch of the epoch (all of it in one process)."""
+        bs, group = self.p.batch_size, self.dist
+        if not group.enabled:
+            return self.data.epoch(bs, generator)
+        if "shard" in inspect.signature(self.data.epoch).parameters:
+            return self.data.epoch(bs, generator, shard=(group.rank, group.world_size))
+        return distributed.shard_batches(self.data.epoch(bs, generator), group)
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> None:
         ctx, p = self.ctx, self.p
-        if self.checkpoint_path.exists():
-            self.load_state(load_checkpoint(self.checkpoint_path))
+        state = self._read_checkpoint()
+        if state is not None:
+            self.load_state(state)
             ctx.log(f"  resuming from the checkpoint at epoch {self.epoch}, iteration {self.iteration}")
             ctx.info["resumed_from_epoch"] = self.epoch
         else:
-            shutil.rmtree(self.samples_dir, ignore_errors=True)
+            if self.dist.is_main:
+                shutil.rmtree(self.samples_dir, ignore_errors=True)
             self.save()  # epoch 0: a known-good state to roll back to
         ctx.info.update(self.rt.describe())
+        if self.dist.enabled:
+            g = self.dist
+            ctx.info["distributed"] = {
+                "world_size": g.world_size,
+                "backend": g.backend,
+                "global_batch": p.batch_size,
+                "batch_per_rank": p.batch_size // g.world_size,
+                "batchnorm": self.batchnorm,
+            }
+            ctx.log(
+                f"  data-parallel: {g.world_size} processes ({g.backend}), "
+                f"{p.batch_size // g.world_size} of the {p.batch_size} images of a batch each"
+            )
         total = self.total_epochs
         per_epoch = self.data.batches_per_epoch(p.batch_size)
         log_every = max(1, (total * per_epoch) // self.curve_points)
@@ -190,9 +249,11 @@ class GANTrainer:
         start_iter = self.iteration
         while self.epoch < total:
             gen = torch.Generator().manual_seed(derive_seed(ctx.seed, "epoch", self.epoch))
+            if self.dist.enabled:
+                distributed.reseed(ctx.seed, self.epoch, self.dist)
             diverged = None
-            for batch in self.data.epoch(p.batch_size, gen):
-                losses = self.train_step(batch)
+            for batch in self._batches(gen):
+                losses = distributed.mean_losses(self.train_step(batch), self.dist)
                 self.iteration += 1
                 if self.ema:
                     self.ema.update(self.nets[self.ema_of])
@@ -221,7 +282,9 @@ class GANTrainer:
                 s.step()
             self.epoch += 1
             last = self.epoch >= total or bool(p.iterations and self.iteration >= p.iterations)
-            if self.epoch % p.samples_every == 0 or last:
+            if self.dist.enabled:  # BatchNorm running statistics: the same on every rank
+                distributed.average_buffers(self._replicated_modules(), self.dist)
+            if (self.epoch % p.samples_every == 0 or last) and self.dist.is_main:
                 self._write_samples()
             if self.epoch % p.checkpoint_every == 0 or last:
                 self.save()
@@ -230,6 +293,14 @@ class GANTrainer:
         progress.close()
         seconds = time.perf_counter() - t0
         done = self.iteration - start_iter
+        if self.dist.enabled:  # data-parallel replicas must end with the same weights
+            digests = distributed.replica_digests(self._replicated_modules(), self.dist)
+            ctx.info["distributed"]["replicas_identical"] = len(set(digests)) == 1
+            if len(set(digests)) > 1:
+                ctx.warn(
+                    f"the {self.dist.world_size} data-parallel replicas ended with different "
+                    f"weights (digests {', '.join(digests)}): the checkpoint holds rank 0's"
+                )
         ctx.metrics["iterations"] = self.iteration
         ctx.metrics["epochs"] = self.epoch
         if done and seconds > 0:
@@ -253,7 +324,7 @@ class GANTrainer:
                 hint="lower lr_g/lr_d, try loss: lsgan or hinge, spectral_norm: true, or "
                 "on_divergence: rollback",
             )
-        state = load_checkpoint(self.checkpoint_path)
+        state = self._read_checkpoint()
         rollbacks = self.rollbacks + 1
         self.load_state(state)
         self.rollbacks = rollbacks
