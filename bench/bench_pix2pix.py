@@ -17,6 +17,10 @@ the end of its ``train_step``. End-of-epoch work (sample grid, checkpoint) falls
 the window: the run is shorter than an epoch; the checkpoint write is timed on its own and
 printed as a separate row.
 
+FLOP/s: one more (untimed) plugin ``train_step`` runs under ``torch.utils.flop_counter``
+(convolutions forward and backward, see ``common.count_flops``); that count times each
+side's iterations per second is its achieved FLOP/s (``gflops``, ``reference_gflops``).
+
 Acceptance: the plugin's overhead over the plain loop (1 - ratio) stays under 10 %.
 """
 
@@ -30,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import parser, report
+from common import count_flops, parser, quartiles, report, with_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -144,6 +148,12 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
         trainer.train_step = wrapped
         trainer.save = lambda: None  # checkpoint I/O is timed separately below
         trainer.fit()
+        # FLOPs of one plugin iteration (D and G updates, forward + backward), counted on
+        # one more untimed train_step
+        import torch
+
+        batch = next(iter(trainer.data.epoch(bs, torch.Generator().manual_seed(0))))
+        flops = count_flops(lambda: real_step(batch))
         del trainer.save
         t0 = time.perf_counter()
         trainer.save()
@@ -155,19 +165,24 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
     plugin_rate = chunk / statistics.median(plugin_rounds)
     ref_rate = chunk / statistics.median(ref_rounds)
     spread = [p / r for p, r in zip(plugin_rounds, ref_rounds)]  # per-round time ratios
-    q = statistics.quantiles(spread, n=4) if len(spread) >= 4 else [min(spread), 0, max(spread)]
+    q = quartiles(spread)
     label = f"{size}x{size}, batch {bs}, ngf {cfg['ngf']}"
     rows = [
-        {
-            "name": f"train pix2pix {label}",
-            "value": plugin_rate,
-            "unit": "it/s",
-            "reference": ref_rate,
-            "ratio": plugin_rate / ref_rate,
-            "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
-            f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
-            f"{len(plugin_rounds)} alternating rounds of {chunk}",
-        },
+        with_flops(
+            {
+                "name": f"train pix2pix {label}",
+                "value": plugin_rate,
+                "unit": "it/s",
+                "reference": ref_rate,
+                "ratio": plugin_rate / ref_rate,
+                "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
+                f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
+                f"{len(plugin_rounds)} alternating rounds of {chunk}",
+            },
+            flops,
+            plugin_rate,
+            ref_rate,
+        ),
         {
             "name": f"checkpoint write, {label}",
             "value": t_ckpt,

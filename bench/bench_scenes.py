@@ -48,6 +48,7 @@ def main() -> None:
                 "reference": count / t_encode,
                 "ratio": t_encode / t_render,
                 "note": "cpu, 1 core; reference: PNG-encoding the same pairs",
+                "device": "cpu (1 core)",
             }
         )
     print(f"device: cpu (numpy, one core: pid {os.getpid()} pinned, BLAS 1 thread)")
