@@ -34,10 +34,17 @@ class TrainGanParams(Params):
         description="pix2pix: output images (B), paired with source by file name; cyclegan: domain B",
     )
     data: InputRef | None = Field(None, description="dcgan/cdcgan: the training images (labelled for cdcgan)")
+    eval_data: InputRef | None = Field(
+        None,
+        description="dcgan/cdcgan: real labelled images: each sampled epoch, score samples with a "
+        "classifier trained on them (series frechet, class_accuracy, coverage_entropy)",
+    )
+    eval_samples: int = Field(500, ge=10, le=100_000, description="images generated for each eval_data scoring")
     folder: str | None = Field(
         None,
         description="instead of source/target: a folder of aligned A|B images side by side, or "
-        "with sub-folders A/ and B/ of matching file names (relative to the recipe)",
+        "with sub-folders A/ and B/ of matching file names (relative to the recipe); cyclegan: "
+        "a folder with trainA/ and trainB/ (unpaired)",
     )
     direction: Literal["AtoB", "BtoA"] = Field("AtoB", description="which side of `folder` is the input")
     image_size: int = Field(256, description="training resolution, a power of two (16 to 1024)")
@@ -59,7 +66,7 @@ class TrainGanParams(Params):
     )
     # -- losses and optimiser -------------------------------------------------------------
     loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = Field(
-        "vanilla", description="adversarial loss (cyclegan: lsgan is the paper's)"
+        "vanilla", description="adversarial loss (cyclegan: lsgan, the paper's, unless set)"
     )
     lambda_l1: float = Field(100.0, ge=0, description="pix2pix: weight of the L1 loss")
     lambda_cycle: float = Field(10.0, ge=0, description="cyclegan: weight of the cycle-consistency loss")
@@ -76,10 +83,12 @@ class TrainGanParams(Params):
     ngf: int = Field(64, ge=4, le=512, description="generator width (filters in the first layer)")
     ndf: int = Field(64, ge=4, le=512, description="discriminator width")
     n_layers_d: int = Field(3, ge=1, le=6, description="PatchGAN depth (3: 70x70 patches)")
-    norm: Literal["batch", "instance", "none"] = Field("batch", description="normalisation layers")
-    dropout: bool = Field(True, description="pix2pix: dropout 0.5 in the U-Net decoder")
+    norm: Literal["batch", "instance", "none"] = Field("batch", description="normalisation layers (cyclegan: instance unless set)")
+    dropout: bool = Field(
+        True, description="pix2pix: dropout 0.5 in the U-Net decoder; cyclegan: in the residual blocks (off unless set)"
+    )
     spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
-    n_blocks: int = Field(9, ge=1, le=32, description="cyclegan: residual blocks (6 or 9)")
+    n_blocks: int = Field(9, ge=1, le=32, description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)")
     pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
     nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")
     ema: float | None = Field(
@@ -118,13 +127,30 @@ class TrainGanParams(Params):
             )
         if self.model == "pix2pix" and self.folder is None and (self.source is None or self.target is None):
             raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
-        if self.model == "cyclegan" and (self.source is None or self.target is None):
-            raise ValueError("cyclegan needs `source` (domain A) and `target` (domain B)")
+        if self.model == "cyclegan":
+            if self.folder is None and (self.source is None or self.target is None):
+                raise ValueError(
+                    "cyclegan needs `source` (domain A) and `target` (domain B), or a `folder` "
+                    "with trainA/ and trainB/"
+                )
+            # the paper's settings where the recipe does not set them (Zhu et al. 2017):
+            # LSGAN, instance norm, no dropout, 6 residual blocks up to 128 px and 9 above
+            unset = {"loss", "norm", "dropout", "n_blocks"} - self.model_fields_set
+            if "loss" in unset:
+                self.loss = "lsgan"
+            if "norm" in unset:
+                self.norm = "instance"
+            if "dropout" in unset:
+                self.dropout = False
+            if "n_blocks" in unset:
+                self.n_blocks = 6 if s <= 128 else 9
         if self.model in ("dcgan", "cdcgan"):
             if self.data is None and self.folder is None:
                 raise ValueError(f"{self.model} needs `data` (an image set) or a `folder`")
             if s not in (32, 64, 128):
                 raise ValueError(f"{self.model} supports image_size 32, 64 or 128, got {s}")
+        if self.eval_data is not None and self.model not in ("dcgan", "cdcgan"):
+            raise ValueError(f"eval_data scores dcgan/cdcgan samples; {self.model} does not use it")
         if self.load_size is not None and self.load_size < s:
             raise ValueError(f"load_size ({self.load_size}) must be at least image_size ({s})")
         return self
@@ -163,4 +189,45 @@ class TranslateParams(Params):
             raise ValueError("give both baseline_source and baseline_target, or neither")
         if self.baseline_source is not None and self.target is None:
             raise ValueError("the colour baseline is scored against `target`: give it too")
+        return self
+
+
+class SampleParams(Params):
+    model: InputRef = Field(description="a trained dcgan/cdcgan generator (`${train.generator}`)")
+    n: int = Field(64, ge=1, le=100_000, description="images to generate")
+    classes: list[int | str] | None = Field(
+        None,
+        description="cdcgan: the classes to draw (indices or class names), balanced over n "
+        "(default: every class)",
+    )
+    grid: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="columns of the grid image; cdcgan: one row per class, up to this many "
+        "images each (default: up to 16); dcgan: up to 16 rows (default: about sqrt(n) columns)",
+    )
+    walk_points: int = Field(
+        6, ge=2, le=32, description="random latent points of the latent walk (a closed loop)"
+    )
+    walk_frames: int = Field(
+        8, ge=1, le=120, description="frames per segment of the walk (spherical interpolation)"
+    )
+    walk_fps: float = Field(12.0, gt=0, le=50, description="frames per second of the walk GIF")
+    reference: InputRef | None = Field(
+        None,
+        description="real labelled images (e.g. a holdout set): score the samples with a classifier "
+        "fitted on half of them, beside the same scores for the other half",
+    )
+    inception_weights: str | None = Field(
+        None,
+        description="a local Inception weights file: also report a standard FID against "
+        "`reference` (torch helper)",
+    )
+    batch_size: int = Field(256, ge=1, le=4096, description="images per forward pass")
+
+    @model_validator(mode="after")
+    def _check(self) -> SampleParams:
+        if self.inception_weights is not None and self.reference is None:
+            raise ValueError("inception_weights computes FID against `reference`: give it too")
         return self

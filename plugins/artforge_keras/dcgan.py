@@ -24,7 +24,7 @@ from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
 from .training.checkpoint import save_weights_file
-from .training.trainer import GANModel, GANTrainer, adam
+from .training.trainer import Checkpointer, GANModel, GANTrainer, adam
 
 keras = keras_module()
 ops = keras.ops
@@ -181,9 +181,27 @@ def build_dcgan(p: Any, n_classes: int, seed: int, loss_scaling: bool = False) -
     return model
 
 
+class QualityCurves(keras.callbacks.Callback):
+    """At every sampled epoch (before the checkpoint): score samples from fixed noise with
+    the trainer's :class:`artforge.sampling.TrainingEval` into its series."""
+
+    def __init__(self, trainer: DCGANTrainer):
+        super().__init__()
+        self.t = trainer
+
+    def on_epoch_end(self, epoch, logs=None):
+        t = self.t
+        if t.diverged or t.evaluator is None:
+            return
+        if t.epoch % t.p.samples_every == 0 or t.is_last():
+            for name, value in t.evaluate().items():
+                t.series.setdefault(name, []).append([float(t.epoch), float(value)])
+
+
 class DCGANTrainer(GANTrainer):
-    def __init__(self, ctx: Any, params: Any, data: ImageData, n_classes: int):
+    def __init__(self, ctx: Any, params: Any, data: ImageData, n_classes: int, evaluator=None):
         self.n_classes = n_classes
+        self.evaluator = evaluator
         super().__init__(ctx, params, data)
         rng = np.random.default_rng(derive_seed(ctx.seed, "fixed-z"))
         rows = n_classes if n_classes else 8
@@ -197,6 +215,18 @@ class DCGANTrainer(GANTrainer):
 
     def generator(self):
         return self.model.sample_generator()
+
+    def callbacks(self) -> list:
+        cbs = super().callbacks()
+        if self.evaluator is not None:  # before the Checkpointer: the checkpoint holds the point
+            at = next((i for i, cb in enumerate(cbs) if isinstance(cb, Checkpointer)), len(cbs))
+            cbs.insert(at, QualityCurves(self))
+        return cbs
+
+    def evaluate(self) -> dict[str, float]:
+        ev = self.evaluator
+        inputs = [ev.z, ev.labels.astype("int32")] if self.n_classes else ev.z
+        return ev.score(to_uint8_images(self.inference(self.generator(), inputs)))
 
     def sample_grid(self) -> np.ndarray:
         """Eight samples per row from fixed noise; one row per class for cdcgan."""

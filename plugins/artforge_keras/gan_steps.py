@@ -13,6 +13,7 @@ from artforge.api import StepError, write_json
 # model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
 TRAINERS: dict[str, str] = {
     "pix2pix": "artforge_keras.gan_steps:train_pix2pix",
+    "cyclegan": "artforge_keras.cyclegan:train_cyclegan",
     "dcgan": "artforge_keras.gan_steps:train_dcgan",
     "cdcgan": "artforge_keras.gan_steps:train_dcgan",
 }
@@ -116,7 +117,12 @@ def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
     ctx.metrics["images"] = len(data)
     if n_classes:
         ctx.metrics["classes"] = n_classes
-    trainer = DCGANTrainer(ctx, p, data, n_classes)
+    evaluator = None
+    if p.eval_data:  # sample-quality curves (artforge.quality), as the torch backend
+        from artforge.sampling import TrainingEval
+
+        evaluator = TrainingEval.from_params(ctx, p, n_classes, classes)
+    trainer = DCGANTrainer(ctx, p, data, n_classes, evaluator)
     ctx.log(
         f"  {p.model} (keras): {len(data)} images at {p.image_size}px"
         + (f", {n_classes} classes" if n_classes else "")
@@ -124,6 +130,8 @@ def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
         f"{trainer.rt.describe()['device_name']}"
     )
     trainer.fit()
+    if evaluator is not None:
+        evaluator.finish(ctx, trainer.series)
     outputs = trainer.export(ctx)
     if classes:
         outputs["generator"].meta["classes"] = classes
@@ -157,7 +165,9 @@ def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB"):
 
 
 # arch name -> "module:function(meta, path, direction) -> keras.Model"; other GANs add theirs.
-ARCHS: dict[str, str] = {}
+ARCHS: dict[str, str] = {
+    "resnet": "artforge_keras.cyclegan:build_resnet",
+}
 
 
 def load_weights_any(net, path: Any, meta: dict[str, Any]) -> None:

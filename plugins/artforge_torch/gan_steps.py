@@ -12,6 +12,9 @@ from artforge.api import StepError, write_json
 # model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
 TRAINERS: dict[str, str] = {
     "pix2pix": "artforge_torch.gan_steps:train_pix2pix",
+    "cyclegan": "artforge_torch.cyclegan:train_cyclegan",
+    "dcgan": "artforge_torch.dcgan:train_dcgan",
+    "cdcgan": "artforge_torch.dcgan:train_dcgan",
 }
 
 
@@ -25,6 +28,10 @@ def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
     from artforge.registry import load_object
 
     return load_object(spec)(ctx, p)
+
+
+# data-parallel under torchrun: every rank runs this step (GANTrainer shards it; rank 0 writes)
+train_gan.distributed = True
 
 
 def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
@@ -79,7 +86,9 @@ def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB") ->
 
 
 # arch name -> "module:function(meta, path, direction) -> nn.Module"; other GANs add theirs.
-ARCHS: dict[str, str] = {}
+ARCHS: dict[str, str] = {
+    "resnet": "artforge_torch.cyclegan:build_resnet",
+}
 
 
 def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:

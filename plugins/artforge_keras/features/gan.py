@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artforge.api import StepType
-from artforge.schemas.gan import TrainGanParams, TranslateParams
+from artforge.schemas.gan import SampleParams, TrainGanParams, TranslateParams
 
 STEPS = [
     StepType(
@@ -11,8 +11,8 @@ STEPS = [
         params=TrainGanParams,
         run="artforge_keras.gan_steps:train_gan",
         outputs=("generator", "samples"),
-        description="Train a GAN on Keras 3/TensorFlow (pix2pix, dcgan, cdcgan; cyclegan: not "
-        "yet) with checkpoints, resume and a divergence guard",
+        description="Train a GAN on Keras 3/TensorFlow (pix2pix, dcgan, cdcgan, cyclegan) with "
+        "checkpoints, resume and a divergence guard",
         backend="keras",
     ),
     StepType(
@@ -24,6 +24,16 @@ STEPS = [
         "size (padding or tiling); PSNR/SSIM vs a target",
         backend="keras",
         version="2",  # 2: the colour baseline's images are an output (as the torch step)
+    ),
+    StepType(
+        name="sample",
+        params=SampleParams,
+        run="artforge_keras.sample:sample",
+        outputs=("images", "grid", "walk"),
+        description="Draw images from a trained dcgan/cdcgan generator (Keras, or converted from "
+        "torch): labelled samples, a per-class grid, a latent walk (slerp) strip and looping "
+        "GIF; scores vs real images",
+        backend="keras",
     ),
 ]
 
@@ -65,5 +75,16 @@ TRAINERS = [
         "pix2pix",
         "artforge_keras.pix2pix:Pix2PixTrainer",
         "paired translation: GAN + lambda * L1 (keras.Model with train_step)",
+    ),
+    (
+        "cyclegan",
+        "artforge_keras.cyclegan:CycleGANTrainer",
+        "unpaired translation: two GANs + cycle and identity L1, image pools in the graph",
+    ),
+    ("dcgan", "artforge_keras.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)"),
+    (
+        "cdcgan",
+        "artforge_keras.dcgan:DCGANTrainer",
+        "class-conditional DCGAN, projection discriminator",
     ),
 ]

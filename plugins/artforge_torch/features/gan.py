@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from artforge.api import StepType
-from artforge.schemas.gan import TrainGanParams, TranslateParams
+from artforge.schemas.gan import SampleParams, TrainGanParams, TranslateParams
 
 STEPS = [
     StepType(
@@ -23,13 +23,28 @@ STEPS = [
         backend="torch",
         version="2",  # 2: the colour baseline's images are an output
     ),
+    StepType(
+        name="sample",
+        params=SampleParams,
+        run="artforge_torch.sample:sample",
+        outputs=("images", "grid", "walk"),
+        description="Draw images from a trained dcgan/cdcgan generator: labelled samples, a "
+        "per-class grid, a latent walk (slerp) strip and looping GIF; scores vs real images",
+        backend="torch",
+    ),
 ]
 
 MODELS = [
     ("generator", "unet", "artforge_torch.nets.pix2pix:UNetGenerator", "pix2pix U-Net generator (Isola et al. 2017)"),
     ("discriminator", "patchgan", "artforge_torch.nets.pix2pix:PatchDiscriminator", "70x70 PatchGAN discriminator"),
+    ("generator", "resnet", "artforge_torch.nets.cyclegan:ResnetGenerator", "CycleGAN ResNet generator, 6 or 9 blocks (Zhu et al. 2017)"),
+    ("generator", "dcgan", "artforge_torch.nets.dcgan:DCGANGenerator", "DCGAN generator, optionally class-conditional (Radford et al. 2015)"),
+    ("discriminator", "dcgan", "artforge_torch.nets.dcgan:DCGANDiscriminator", "DCGAN discriminator; projection discriminator when conditional (Miyato & Koyama 2018)"),
 ]
 
 TRAINERS = [
     ("pix2pix", "artforge_torch.pix2pix:Pix2PixTrainer", "paired translation: GAN + lambda * L1"),
+    ("cyclegan", "artforge_torch.cyclegan:CycleGANTrainer", "unpaired translation: two GANs + cycle and identity L1, image pools"),
+    ("dcgan", "artforge_torch.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)"),
+    ("cdcgan", "artforge_torch.dcgan:DCGANTrainer", "class-conditional DCGAN, projection discriminator"),
 ]
