@@ -133,6 +133,8 @@ class StepContext:
     info: dict[str, Any] = field(default_factory=dict)
     # the launch as this step sees it: rank 0 of 1 unless the step runs data-parallel
     launch: Launch = field(default_factory=Launch)
+    # the plugin registry (read-only): what ``component`` looks things up in
+    registry: Any = None
 
     # -- inputs ---------------------------------------------------------------------------
     def input(self, ref: str) -> Artifact:
@@ -156,6 +158,28 @@ class StepContext:
                 f"step '{self.step_id}': {ref} is a {art.kind}, expected a trained model"
             )
         return art
+
+    def component(self, kind: str, name: str) -> Any:
+        """The registered ``kind`` (``generator``, ``discriminator``, ``trainer``,
+        ``style-optimiser``, ...) called ``name`` for this step's backend, loaded: what the
+        plugin registered with ``register_models`` / ``register_trainers`` / ... (a class or
+        function). Unknown names raise a StepError listing what is registered."""
+        if self.registry is None:
+            raise StepError(f"step '{self.step_id}': no plugin registry to look up {kind} '{name}'")
+        try:
+            comp = self.registry.component(kind, name, self.backend)
+        except LookupError as exc:
+            others = sorted(
+                {b for (k, n, b) in self.registry.components if k == kind and n == name} - {None}
+            )
+            hint = (
+                f"'{name}' exists for backend {', '.join(others)}: set backend: {others[0]} on "
+                "this step"
+                if others
+                else "`artforge plugins` lists what each plugin registers"
+            )
+            raise StepError(f"step '{self.step_id}': {exc}", hint=hint) from None
+        return comp.load()
 
     def resolve_path(self, path: str | Path) -> Path:
         """A path from the recipe, relative to the recipe file's folder."""

@@ -368,6 +368,7 @@ class Runner:
             resolve=self._resolve,
             log=self.log,
             quiet=self.quiet,
+            registry=self.host.registry,
         )
         self._check_backend(step)
         t_start = time.time()
@@ -514,6 +515,7 @@ class Runner:
                     log=lambda msg: None,
                     quiet=True,
                     launch=self.launch,
+                    registry=self.host.registry,
                 )
                 ctx.dir.mkdir(parents=True)
                 ctx.work_dir.mkdir(parents=True)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -193,7 +193,20 @@ class TranslateParams(Params):
 
 
 class SampleParams(Params):
-    model: InputRef = Field(description="a trained dcgan/cdcgan generator (`${train.generator}`)")
+    model: InputRef | None = Field(
+        None, description="a trained dcgan/cdcgan generator (`${train.generator}`)"
+    )
+    generator: str | None = Field(
+        None,
+        description="instead of model: a generator registered by a plugin (`artforge plugins` "
+        "lists them, e.g. cppn from artforge-glitch), built with `options` and random weights "
+        "drawn from the step's seed",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="generator: keyword arguments of the registered generator (e.g. nz, "
+        "image_size)",
+    )
     n: int = Field(64, ge=1, le=100_000, description="images to generate")
     classes: list[int | str] | None = Field(
         None,
@@ -228,6 +241,15 @@ class SampleParams(Params):
 
     @model_validator(mode="after")
     def _check(self) -> SampleParams:
+        if (self.model is None) == (self.generator is None):
+            raise ValueError(
+                "give `model` (a trained generator) or `generator` (a registered one), not both"
+                if self.model is not None
+                else "give `model` (a trained generator, e.g. ${train.generator}) or `generator` "
+                "(a registered generator such as cppn)"
+            )
+        if self.options and self.generator is None:
+            raise ValueError("`options` configure a registered `generator`: give it too")
         if self.inception_weights is not None and self.reference is None:
             raise ValueError("inception_weights computes FID against `reference`: give it too")
         return self

@@ -73,6 +73,14 @@ def sample(ctx: Any, p: Any) -> dict[str, Any]:
     from .backend import fresh_session, runtime
 
     keras_module()
+    if p.generator is not None:
+        # a registered generator for this backend; the error names the backend that has it
+        ctx.component("generator", p.generator)
+        raise StepError(
+            f"step '{ctx.step_id}': sampling registered generators with random weights is done "
+            "by the torch backend",
+            hint="set backend: torch on this step",
+        )
     art = ctx.model_input(p.model)
     rt = runtime(ctx.device, "off")
     fresh_session(ctx.seed)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from artforge.api import StepError
 from artforge.sampling import run_sample
 
 from .data import to_uint8_images
@@ -33,7 +34,10 @@ def generator_fn(net: torch.nn.Module, rt: Any, batch_size: int):
                     if y is None
                     else torch.from_numpy(np.asarray(y[i : i + batch_size], np.int64)).to(rt.device)
                 )
-                out.append(to_uint8_images(net(zb, yb)))
+                img = net(zb) if yb is None else net(zb, yb)
+                if img.shape[1] == 1:  # a grey generator: stored as RGB
+                    img = img.expand(-1, 3, -1, -1)
+                out.append(to_uint8_images(img))
         return np.concatenate(out)
 
     return fn
@@ -52,13 +56,54 @@ def fid_fn(path: Any, rt: Any):
     return fn
 
 
+def registered_generator(ctx: Any, p: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A generator a plugin registered (``register_models``), built with ``p.options`` and
+    random weights drawn from the step's seed. It follows the DCGAN generator's convention:
+    attributes ``nz`` and ``image_size``, ``forward(z (N, nz)) -> (N, 3 or 1, S, S)`` in
+    [-1, 1] (the CPPN of artforge-glitch does)."""
+    from artforge.api import derive_seed
+
+    factory = ctx.component("generator", p.generator)
+    torch.manual_seed(derive_seed(ctx.seed, "weights"))
+    try:
+        net = factory(**p.options)
+    except (TypeError, ValueError) as exc:
+        raise StepError(
+            f"step '{ctx.step_id}': generator '{p.generator}' does not accept options "
+            f"{p.options}: {exc}",
+            hint="see the generator's documentation (`artforge plugins` names its plugin)",
+        ) from None
+    missing = [a for a in ("nz", "image_size") if not isinstance(getattr(net, a, None), int)]
+    if not isinstance(net, torch.nn.Module) or missing:
+        raise StepError(
+            f"step '{ctx.step_id}': generator '{p.generator}' cannot be sampled: it must be a "
+            "torch module with integer attributes nz and image_size"
+            + (f" (missing: {', '.join(missing)})" if missing else ""),
+            hint="a samplable generator maps z (N, nz) to images (N, 3, S, S) in [-1, 1]",
+        )
+    meta = {
+        "model": p.generator,
+        "arch": p.generator,
+        "nz": net.nz,
+        "image_size": net.image_size,
+        "n_classes": 0,
+        "weights": f"random (seed {derive_seed(ctx.seed, 'weights')})",
+    }
+    return net.eval(), meta
+
+
 def sample(ctx: Any, p: Any) -> dict[str, Any]:
     from .training.device import runtime
 
-    art = ctx.model_input(p.model)
     rt = runtime(ctx.device, "auto", False)
-    net = load_generator(art.meta, art.path).to(rt.device)
+    if p.generator is not None:
+        net, meta = registered_generator(ctx, p)
+        ctx.info["generator"] = f"{p.generator} (registered, random weights)"
+    else:
+        art = ctx.model_input(p.model)
+        net, meta = load_generator(art.meta, art.path), art.meta
+        ctx.info["model_sha256"] = art.meta.get("sha256")
+    net = net.to(rt.device)
     ctx.info.update(rt.describe())
-    ctx.info["model_sha256"] = art.meta.get("sha256")
     fid = fid_fn(ctx.resolve_path(p.inception_weights), rt) if p.inception_weights else None
-    return run_sample(ctx, p, art.meta, generator_fn(net, rt, p.batch_size), fid)
+    return run_sample(ctx, p, meta, generator_fn(net, rt, p.batch_size), fid)

@@ -46,16 +46,9 @@ def test_glitch_recipe_validates_with_built_in_and_glitch_steps(glitch_plugin):
     host = PluginHost(load_installed=False)
     host.add_module(glitch_plugin, name="glitch", source="test")
 
-    class TorchBackend:  # the recipe's default backend, without loading the torch plugin
-        from artforge.api import hookimpl
+    import artforge_torch.plugin  # light: registers the torch backend's steps, imports no torch
 
-        @hookimpl
-        def register_backends(self, register):
-            from artforge.api import Backend
-
-            register(Backend("torch", requires=("torch",)))
-
-    host.add_module(TorchBackend(), name="torch", source="test")
+    host.add_module(artforge_torch.plugin, name="torch", source="test")
     recipe = load_recipe(GLITCH / "recipes" / "glitch.yaml", host)
     plugins = {s.id: s.type.plugin for s in recipe.steps}
     assert plugins == {
@@ -63,6 +56,7 @@ def test_glitch_recipe_validates_with_built_in_and_glitch_steps(glitch_plugin):
         "sorted": "glitch",
         "art": "glitch",
         "kaleido": "glitch",
+        "walk": "torch",
         "sheet": "builtin_steps",
     }
 
@@ -129,13 +123,14 @@ def test_pip_install_glitch_in_a_fresh_venv(fresh_venv, tmp_path):
         cwd=work,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "done: 5 step(s) ran, 0 reused" in run.stdout
+    assert "done: 6 step(s) ran, 0 reused" in run.stdout
     manifest = json.loads((work / "run" / "manifest.json").read_text())
     assert [s["plugin"] for s in manifest["steps"]] == [
         "builtin_steps",
         "glitch",
         "glitch",
         "glitch",
+        "torch",
         "builtin_steps",
     ]
     assert (work / "run" / "index.html").is_file()

@@ -236,3 +236,74 @@ def test_gif_bytes_are_a_pure_function_of_the_frames():
 
     with Image.open(io.BytesIO(data)) as gif:
         assert gif.n_frames == 5
+
+
+# -- a generator registered by a plugin (register_models), sampled with random weights --------
+class Stripes(torch.nn.Module):
+    """A tiny registered generator: z (N, nz) -> (N, 1, S, S) in [-1, 1] (grey: stored as RGB)."""
+
+    def __init__(self, nz: int = 4, image_size: int = 16):
+        super().__init__()
+        self.nz, self.image_size = nz, image_size
+        self.fc = torch.nn.Linear(nz, image_size * image_size)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).reshape(len(z), 1, self.image_size, self.image_size)
+
+
+class NotSamplable(torch.nn.Module):
+    def forward(self, z):
+        return z
+
+
+def registry_with_generators():
+    from artforge.registry import Component, Registry
+
+    reg = Registry()
+    reg.add_component(Component("generator", "stripes", Stripes, backend="torch"), "mine")
+    reg.add_component(Component("generator", "opaque", NotSamplable, backend="torch"), "mine")
+    reg.add_component(Component("generator", "kgen", Stripes, backend="keras"), "mine")
+    return reg
+
+
+def run_registered(tmp_path, seed=0, backend="torch", **kw):
+    from artforge_torch.sample import sample
+
+    ctx = ctx_for(tmp_path, {}, seed, backend)
+    ctx.registry = registry_with_generators()
+    return ctx, sample(ctx, SampleParams(**kw))
+
+
+def test_sample_draws_from_a_registered_generator_with_seeded_weights(tmp_path):
+    from PIL import Image
+
+    kw = dict(generator="stripes", options={"nz": 4, "image_size": 16}, n=5, walk_points=3)
+    kw["walk_frames"] = 2
+    ctx, a = run_registered(tmp_path / "a", seed=1, **kw)
+    _, b = run_registered(tmp_path / "b", seed=1, **kw)
+    _, c = run_registered(tmp_path / "c", seed=2, **kw)
+    img = a["images"].load(0)
+    assert img.shape == (16, 16, 3) and (img[..., 0] == img[..., 2]).all()  # grey as RGB
+    assert [p.read_bytes() for p in a["images"].paths] == [p.read_bytes() for p in b["images"].paths]
+    assert not np.array_equal(img, c["images"].load(0))  # other seed: other weights and z
+    with Image.open(a["walk"].root / "walk.gif") as gif:
+        assert gif.n_frames == 3 * 2
+    assert ctx.info["generator"] == "stripes (registered, random weights)"
+
+
+def test_registered_generator_errors_name_the_problem(tmp_path):
+    with pytest.raises(StepError, match="unknown generator 'stripe'.*stripes"):
+        run_registered(tmp_path / "a", generator="stripe", n=2)
+    with pytest.raises(StepError, match="does not accept options"):
+        run_registered(tmp_path / "b", generator="stripes", options={"depth": 3}, n=2)
+    with pytest.raises(StepError, match="nz and image_size"):
+        run_registered(tmp_path / "c", generator="opaque", n=2)
+    with pytest.raises(StepError) as err:
+        run_registered(tmp_path / "d", generator="kgen", n=2)
+    assert "backend keras" in err.value.hint
+    with pytest.raises(ValueError, match="not both"):
+        SampleParams(model="${t.generator}", generator="stripes")
+    with pytest.raises(ValueError, match="registered generator"):
+        SampleParams(n=3)
+    with pytest.raises(ValueError, match="options"):
+        SampleParams(model="${t.generator}", options={"nz": 3})

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from artforge_glitch.kaleidoscope import kaleidoscope
 from artforge_glitch.pixelsort import brightness, pixel_sort
+from PIL import Image
 
 from artforge.api import RecipeError, run_recipe, save_png
 
@@ -148,6 +149,12 @@ def test_the_example_recipe_runs_end_to_end(tmp_path):
     assert result.record("art")["plugin"] == "glitch"
     assert result.record("art")["device"] == "cpu"
     assert (tmp_path / "run" / "index.html").is_file()
+    # the built-in sample step drew from the plugin's registered CPPN generator
+    walk = result.record("walk")
+    assert walk["info"]["generator"] == "cppn (registered, random weights)"
+    assert len(result.images("walk")) == 2 and result.images("walk").load(0).shape[1] == 32
+    with Image.open(result.images("walk", "walk").root / "walk.gif") as gif:
+        assert gif.n_frames == 4 * 6
     again = run_recipe(RECIPE, tmp_path / "run", overrides=overrides)
     assert set(again.status.values()) == {"reused"}  # steps are cached like built-in ones
 
