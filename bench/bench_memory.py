@@ -19,9 +19,9 @@ which includes any process it waited for), so no measurement inherits another's 
   2048) through the plugin's ``upscale_tensor`` with the step's default tile (256) and
   overlap (the receptive-field radius), as the ``super-resolve`` step runs it;
 - ``translate-tiled``: an untrained U-Net generator of the main recipe's shape (64 px,
-  ngf 32) on a 4096x4096 image (quick: 2048) through ``gan_steps.run_tiled`` with the
+  ngf 32) on a 4096x4096 image (quick: 2048) through ``gan_steps.translate_tiled`` with the
   ``translate`` step's defaults for large images (512-pixel tiles, overlap 32), as the step
-  does it (float input in [-1, 1], then ``to_uint8_images``).
+  does it (uint8 in; each tile to [-1, 1] on its own; blended rows stored as uint8).
   Reference for both: the floor, i.e. the process's own peak just before inference (torch,
   the network, the uint8 input) plus the uint8 output it must hold; ratio = peak / floor.
   The note gives the working memory above the floor.
@@ -220,16 +220,14 @@ if kind == "sr":
     def infer():
         return upscale_tensor(net, img, scale, tile, overlap, torch.device("cpu"))
 else:
-    from artforge_torch.data import to_uint8_images
-    from artforge_torch.gan_steps import run_tiled
+    from artforge_torch.gan_steps import translate_tiled
     from artforge_torch.nets.init import init_weights
     from artforge_torch.nets.pix2pix import UNetGenerator
     net = init_weights(UNetGenerator(3, 3, 64, ngf=32)).eval()
     tile, overlap, scale = 512, 32, 1
     def infer():
         with torch.inference_mode():
-            x = torch.from_numpy(img[None]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-            return to_uint8_images(run_tiled(net, x, tile, overlap, net.multiple))[0]
+            return translate_tiled(net, img[None], tile, overlap, net.multiple)[0]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 out = infer()

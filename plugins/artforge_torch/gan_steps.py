@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,10 @@ TRAINERS: dict[str, str] = {
 
 def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
     spec = TRAINERS.get(p.model)
-    if spec is None:
-        raise StepError(
-            f"step '{ctx.step_id}': model '{p.model}' is not available in the torch backend yet",
-            hint=f"available: {', '.join(sorted(TRAINERS))}",
-        )
+    if spec is None:  # a GAN trainer a plugin registered (validated when the recipe loaded)
+        from .registered import train_registered
+
+        return train_registered(ctx, p)
     from artforge.registry import load_object
 
     return load_object(spec)(ctx, p)
@@ -105,35 +105,101 @@ def run_whole(net: torch.nn.Module, x: torch.Tensor, multiple: int) -> torch.Ten
     return net(xp)[..., :h, :w]
 
 
-def run_tiled(net: torch.nn.Module, x: torch.Tensor, tile: int, overlap: int, multiple: int) -> torch.Tensor:
-    """Translate in overlapping tiles blended with linear ramps; memory is bounded by the tile."""
-    _, c, h, w = x.shape
+def _tile_starts(size: int, tile: int, step: int) -> list[int]:
+    starts = list(range(0, max(size - tile, 0) + 1, step)) or [0]
+    if starts[-1] + tile < size:
+        starts.append(size - tile)
+    return starts
+
+
+def tiled_rows(
+    net: torch.nn.Module,
+    cut: Callable[[int, int, int, int], torch.Tensor],
+    n: int,
+    h: int,
+    w: int,
+    tile: int,
+    overlap: int,
+    multiple: int,
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Translate in overlapping tiles blended with linear ramps, one row of tiles at a time:
+    yields ``(r0, r1, rows)``, the finished output rows ``r0:r1`` (float ``n x 3 x (r1 - r0)
+    x w``), top to bottom. ``cut(y0, y1, x0, x1)`` gives the network's input for that area.
+    The blend accumulates in a strip buffer one tile tall (the rows the next tile row
+    overlaps move up in it), so the float memory is O(tile x w), whatever ``h``; every
+    pixel sums the same weighted predictions in the same order as a full-size buffer would."""
     tile = max(multiple, tile - tile % multiple)
     overlap = min(overlap, tile // 2)
     step = tile - overlap
-    out = torch.zeros(x.shape[0], 3, h, w, dtype=torch.float32)
-    weight = torch.zeros(1, 1, h, w)
     ramp = torch.ones(tile)
     if overlap:
         edge = torch.linspace(0, 1, overlap + 2)[1:-1]
         ramp[:overlap] = edge
         ramp[-overlap:] = edge.flip(0)
     win = ramp[:, None] * ramp[None, :]
-    ys = list(range(0, max(h - tile, 0) + 1, step)) or [0]
-    xs = list(range(0, max(w - tile, 0) + 1, step)) or [0]
-    if ys[-1] + tile < h:
-        ys.append(h - tile)
-    if xs[-1] + tile < w:
-        xs.append(w - tile)
-    for y0 in ys:
+    ys, xs = _tile_starts(h, tile, step), _tile_starts(w, tile, step)
+    rows = min(tile, h)
+    acc = torch.zeros(n, 3, rows, w, dtype=torch.float32)  # image rows y0 : y0 + rows
+    weight = torch.zeros(1, 1, rows, w)
+    for k, y0 in enumerate(ys):
         for x0 in xs:
-            patch = x[..., y0 : y0 + tile, x0 : x0 + tile]
-            pred = run_whole(net, patch, multiple).float().cpu()
+            pred = run_whole(net, cut(y0, y0 + tile, x0, x0 + tile), multiple).float().cpu()
             th, tw = pred.shape[-2:]
             wv = win[:th, :tw]
-            out[..., y0 : y0 + th, x0 : x0 + tw] += pred * wv
-            weight[..., y0 : y0 + th, x0 : x0 + tw] += wv
-    return out / weight.clamp_min(1e-8)
+            acc[..., :th, x0 : x0 + tw] += pred * wv
+            weight[..., :th, x0 : x0 + tw] += wv
+        last = k + 1 == len(ys)
+        done = (h if last else ys[k + 1]) - y0  # no later tile reaches these rows
+        yield y0, y0 + done, acc[:, :, :done] / weight[:, :, :done].clamp_min(1e-8)
+        if not last:
+            keep = rows - done
+            acc[:, :, :keep] = acc[:, :, done:].clone()
+            weight[:, :, :keep] = weight[:, :, done:].clone()
+            acc[:, :, keep:] = 0
+            weight[:, :, keep:] = 0
+
+
+def run_tiled(net: torch.nn.Module, x: torch.Tensor, tile: int, overlap: int, multiple: int) -> torch.Tensor:
+    """Translate in overlapping tiles blended with linear ramps (:func:`tiled_rows`) into a
+    full-size float result; :func:`translate_tiled` writes uint8 row by row instead."""
+    n, _, h, w = x.shape
+    out = torch.empty(n, 3, h, w, dtype=torch.float32)
+
+    def cut(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        return x[..., y0:y1, x0:x1]
+
+    for r0, r1, rows in tiled_rows(net, cut, n, h, w, tile, overlap, multiple):
+        out[..., r0:r1, :] = rows
+    return out
+
+
+def translate_tiled(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    tile: int,
+    overlap: int,
+    multiple: int,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
+) -> np.ndarray:
+    """uint8 ``(N, H, W, 3)`` images translated in tiles into a preallocated uint8 result:
+    each tile is converted to float in [-1, 1] on its own, each finished row of tiles is
+    normalised and stored as uint8, so the float memory is O(tile x W) (:func:`tiled_rows`).
+    Equal to ``to_uint8_images(run_tiled(net, x, ...))`` for ``x`` the whole batch in
+    [-1, 1]: the same per-pixel conversions, tiles, sums and rounding."""
+    from .data import to_uint8_images
+
+    n, h, w = images.shape[:3]
+
+    def cut(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        patch = torch.from_numpy(np.ascontiguousarray(images[:, y0:y1, x0:x1, :3]))
+        x = patch.permute(0, 3, 1, 2).to(device).float().div_(127.5).sub_(1.0)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    out = np.empty((n, h, w, 3), np.uint8)
+    for r0, r1, rows in tiled_rows(net, cut, n, h, w, tile, overlap, multiple):
+        out[:, r0:r1] = to_uint8_images(rows)
+    return out
 
 
 def translate(ctx: Any, p: Any) -> dict[str, Any]:
@@ -154,78 +220,111 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     ctx.info["compare"] = {"before": p.images, "after": "images"}
     out = ctx.image_writer("images")
     progress = ctx.progress(len(images), "translating")
-    with torch.inference_mode(), rt.autocast():
-        # decode every image once; group images of the same size into batches
-        inputs = images.load_all()
-        by_size: dict[tuple, list[int]] = {}
-        for i, img in enumerate(inputs):
-            by_size.setdefault(img.shape, []).append(i)
-        results: dict[int, np.ndarray] = {}
-        for shape, idx in by_size.items():
-            h, w = shape[:2]
-            use_tiles = p.tile is not None or max(h, w) > 1024
-            for k in range(0, len(idx), p.batch_size):
-                chunk = idx[k : k + p.batch_size]
-                x = torch.from_numpy(np.stack([inputs[i] for i in chunk])).permute(0, 3, 1, 2)
-                x = x.to(rt.device).float().div_(127.5).sub_(1.0)
-                if rt.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if use_tiles:
-                    y = run_tiled(net, x, p.tile or 512, p.overlap, multiple)
-                else:
-                    y = run_whole(net, x, multiple)
-                for i, img in zip(chunk, to_uint8_images(y)):
-                    results[i] = img
-                progress.update(len(chunk))
-    progress.close()
     names = images.names
-    for i in range(len(images)):
-        out.add(results[i], name=names[i])
+    scores = _Scores(ctx, p, names) if p.target else None
+    batch: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        x = np.stack([img for _, img in batch])
+        if p.tile is not None or max(x.shape[1:3]) > 1024:
+            preds = translate_tiled(
+                net, x, p.tile or 512, p.overlap, multiple, rt.device, rt.channels_last
+            )
+        else:
+            t = torch.from_numpy(x).permute(0, 3, 1, 2).to(rt.device).float().div_(127.5).sub_(1.0)
+            if rt.channels_last:
+                t = t.contiguous(memory_format=torch.channels_last)
+            preds = to_uint8_images(run_whole(net, t, multiple))
+        for (i, img), pred in zip(batch, preds):
+            out.add(pred, name=names[i])
+            if scores is not None:
+                scores.add(i, img, pred)
+        progress.update(len(batch))
+        batch.clear()
+
+    with torch.inference_mode(), rt.autocast():
+        # one image at a time: decode, translate, write, drop (memory does not grow with
+        # the set); consecutive images of one size up to 1024 px share a forward pass,
+        # batch_size at a time; larger ones go alone, in tiles
+        for i in range(len(images)):
+            img = images.load(i)
+            if batch and (img.shape != batch[0][1].shape or len(batch) >= p.batch_size):
+                flush()
+            batch.append((i, img))
+            if max(img.shape[:2]) > 1024:
+                flush()
+        if batch:
+            flush()
+    progress.close()
     outputs = {"images": out.finish()}
-    if p.target:
-        outputs.update(_score(ctx, p, names, results, inputs))
+    if scores is not None:
+        outputs.update(scores.finish())
     return outputs
 
 
-def _score(ctx: Any, p: Any, names: list[str], results: dict[int, np.ndarray], inputs: list[np.ndarray]) -> dict[str, Any]:
-    """PSNR/SSIM against ``target`` (and for the colour baseline): outputs ``metrics`` (a
+class _Scores:
+    """PSNR/SSIM against ``target`` (and for the colour baseline), image by image as
+    ``translate`` writes them (nothing is kept but the numbers): outputs ``metrics`` (a
     metrics.json file) and, with a baseline, ``baseline`` (its images, named like the inputs)."""
-    from artforge.metrics import apply_affine_colour, fit_affine_colour, psnr, ssim
 
-    target = ctx.images(p.target)
-    t_index = {n: i for i, n in enumerate(target.names)}
-    pairs = [(i, t_index[n]) for i, n in enumerate(names) if n in t_index]
-    if not pairs:
-        raise StepError(f"step '{ctx.step_id}': no target image shares a file name with the inputs")
-    coef = None
-    if p.baseline_source:
-        src, tgt = ctx.images(p.baseline_source), ctx.images(p.baseline_target)
-        tmap = {n: i for i, n in enumerate(tgt.names)}
-        sel = [(i, tmap[n]) for i, n in enumerate(src.names) if n in tmap]
-        if not sel:
-            raise StepError(f"step '{ctx.step_id}': the baseline source and target share no file names")
-        coef = fit_affine_colour([src.load(i) for i, _ in sel], [tgt.load(j) for _, j in sel])
-        ctx.info["baseline"] = "per-channel affine colour map fitted by least squares on the training pairs"
-    outputs: dict[str, Any] = {}
-    baseline: dict[int, np.ndarray] = {}
-    if coef is not None:
-        writer = ctx.image_writer("baseline")
-        for i, name in enumerate(names):
-            baseline[i] = apply_affine_colour(inputs[i], coef)
-            writer.add(baseline[i], name=name)
-        outputs["baseline"] = writer.finish(method="per-channel affine colour map", coefficients=coef.round(5).tolist())
-    per_image: dict[str, dict[str, float]] = {}
-    for i, j in pairs:
-        truth = target.load(j)
-        pred = results[i]
+    def __init__(self, ctx: Any, p: Any, names: list[str]):
+        from artforge.metrics import fit_affine_colour
+
+        self.ctx, self.names = ctx, names
+        self.target = target = ctx.images(p.target)
+        t_index = {n: i for i, n in enumerate(target.names)}
+        self.pairs = {i: t_index[n] for i, n in enumerate(names) if n in t_index}
+        if not self.pairs:
+            raise StepError(f"step '{ctx.step_id}': no target image shares a file name with the inputs")
+        self.coef = None
+        self.writer = None
+        if p.baseline_source:
+            src, tgt = ctx.images(p.baseline_source), ctx.images(p.baseline_target)
+            tmap = {n: i for i, n in enumerate(tgt.names)}
+            sel = [(i, tmap[n]) for i, n in enumerate(src.names) if n in tmap]
+            if not sel:
+                raise StepError(f"step '{ctx.step_id}': the baseline source and target share no file names")
+            self.coef = fit_affine_colour(
+                [src.load(i) for i, _ in sel], [tgt.load(j) for _, j in sel]
+            )
+            ctx.info["baseline"] = (
+                "per-channel affine colour map fitted by least squares on the training pairs"
+            )
+            self.writer = ctx.image_writer("baseline")
+        self.per_image: dict[str, dict[str, float]] = {}
+
+    def add(self, i: int, inp: np.ndarray, pred: np.ndarray) -> None:
+        from artforge.metrics import apply_affine_colour, psnr, ssim
+
+        base = None
+        if self.writer is not None:
+            base = apply_affine_colour(inp, self.coef)
+            self.writer.add(base, name=self.names[i])
+        if i not in self.pairs:
+            return
+        truth = self.target.load(self.pairs[i])
         if pred.shape != truth.shape:
-            continue
+            return
         row = {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth)}
-        if coef is not None:
-            base = baseline[i]
+        if base is not None:
             row["baseline_psnr"] = psnr(base, truth)
             row["baseline_ssim"] = ssim(base, truth)
-        per_image[names[i]] = {k: round(v, 4) for k, v in row.items()}
+        self.per_image[self.names[i]] = {k: round(v, 4) for k, v in row.items()}
+
+    def finish(self) -> dict[str, Any]:
+        ctx, coef, per_image = self.ctx, self.coef, self.per_image
+        outputs: dict[str, Any] = {}
+        if self.writer is not None:
+            outputs["baseline"] = self.writer.finish(
+                method="per-channel affine colour map", coefficients=coef.round(5).tolist()
+            )
+        return _summary(ctx, coef, per_image, outputs)
+
+
+def _summary(
+    ctx: Any, coef: Any, per_image: dict[str, dict[str, float]], outputs: dict[str, Any]
+) -> dict[str, Any]:
+    """The mean scores into ``ctx.metrics`` and metrics.json (the ``metrics`` output)."""
     if not per_image:
         raise StepError(f"step '{ctx.step_id}': targets and outputs differ in size; cannot score")
     keys = next(iter(per_image.values())).keys()

@@ -169,32 +169,64 @@ def conv_radius(net) -> int:
     return int(math.ceil(radius)) + 1
 
 
-def tiled_forward(fn, x: np.ndarray, scale: int, tile: int | None, overlap: int) -> np.ndarray:
-    """``fn(x)`` for an (N, H, W, C) input in ``tile``-sized pieces with ``overlap`` pixels of
-    context; only each tile's own area is kept."""
-    n, h, w, _ = x.shape
-    if tile is None or (h <= tile and w <= tile):
-        return fn(x)
-    out = None
+def tiled_pieces(fn, cut, h: int, w: int, scale: int, tile: int, overlap: int):
+    """The output tile by tile: ``(rows, cols, piece)`` with ``piece`` ``fn``'s output for the
+    output area ``[rows, cols]``, its input cut by ``cut(ya, yb, xa, xb)`` (an (N, yb - ya,
+    xb - xa, C) array) with ``overlap`` pixels of context; only one tile is alive at a time."""
     for y0 in range(0, h, tile):
         y1 = min(y0 + tile, h)
         ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
         for x0 in range(0, w, tile):
             x1 = min(x0 + tile, w)
             xa, xb = max(x0 - overlap, 0), min(x1 + overlap, w)
-            piece = fn(x[:, ya:yb, xa:xb])
+            piece = fn(cut(ya, yb, xa, xb))
             if piece.shape[1:3] != ((yb - ya) * scale, (xb - xa) * scale):
                 raise ValueError(
                     f"the network turned a {xb - xa}x{yb - ya} tile into "
                     f"{piece.shape[2]}x{piece.shape[1]}, expected x{scale}"
                 )
-            if out is None:
-                out = np.empty((n, h * scale, w * scale, piece.shape[3]), np.float32)
-            out[:, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
+            rows = slice(y0 * scale, y1 * scale)
+            cols = slice(x0 * scale, x1 * scale)
+            kept = piece[
                 :,
                 (y0 - ya) * scale : (y1 - ya) * scale,
                 (x0 - xa) * scale : (x1 - xa) * scale,
             ]
+            yield rows, cols, kept
+
+
+def tiled_forward(fn, x: np.ndarray, scale: int, tile: int | None, overlap: int) -> np.ndarray:
+    """``fn(x)`` for an (N, H, W, C) input in ``tile``-sized pieces with ``overlap`` pixels of
+    context; only each tile's own area is kept (a full-size float result;
+    :func:`tiled_to_image` stores uint8 tile by tile instead)."""
+    n, h, w, _ = x.shape
+    if tile is None or (h <= tile and w <= tile):
+        return fn(x)
+    out = None
+    for rows, cols, piece in tiled_pieces(
+        fn, lambda ya, yb, xa, xb: x[:, ya:yb, xa:xb], h, w, scale, tile, overlap
+    ):
+        if out is None:
+            out = np.empty((n, h * scale, w * scale, piece.shape[3]), np.float32)
+        out[:, rows, cols] = piece
+    return out
+
+
+def tiled_to_image(fn, img: np.ndarray, scale: int, tile: int | None, overlap: int) -> np.ndarray:
+    """One uint8 (H, W, 3) image through ``fn`` in ``tile``-sized pieces into a preallocated
+    uint8 (H * scale, W * scale, 3) result: each tile goes to float in [0, 1] on its own and
+    its output is stored as uint8 at once, so the float memory is one tile's whatever the
+    image size; equal to ``to_image(tiled_forward(fn, x, ...))`` for ``x`` the whole image."""
+
+    def cut(ya: int, yb: int, xa: int, xb: int) -> np.ndarray:
+        return np.asarray(img[ya:yb, xa:xb], np.float32)[None, ..., :3] / 255.0
+
+    h, w = img.shape[:2]
+    if tile is None or (h <= tile and w <= tile):
+        return to_image(fn(cut(0, h, 0, w)))
+    out = np.empty((h * scale, w * scale, 3), np.uint8)
+    for rows, cols, piece in tiled_pieces(fn, cut, h, w, scale, tile, overlap):
+        out[rows, cols] = to_image(piece)
     return out
 
 
@@ -413,8 +445,7 @@ class Upscaler:
             overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
             fn = _inference(net, self.rt)
             t0 = time.perf_counter()
-            x = np.asarray(lo, np.float32)[None, ..., :3] / 255.0
-            results.append(to_image(tiled_forward(fn, x, p.scale, p.tile, overlap)))
+            results.append(tiled_to_image(fn, lo, p.scale, p.tile, overlap))
             self.infer_seconds += time.perf_counter() - t0
         stats = self._train_stats
         if stats:

@@ -18,11 +18,9 @@ from ..style.util import (
     load_safetensors,
     resolve_device,
     save_safetensors,
-    to_image,
-    to_tensor,
 )
 from .data import PairSampler, zero_shot_fathers
-from .tiled import conv_radius, tiled_forward
+from .tiled import conv_radius, tiled_to_image
 from .train import train_sr
 
 MODEL_FILE = "sr.safetensors"
@@ -44,11 +42,10 @@ def build_net(arch: str, scale: int, config: dict[str, Any] | None = None) -> to
 def upscale_tensor(
     net: torch.nn.Module, img: np.ndarray, scale: int, tile: int | None, overlap: int, device
 ) -> np.ndarray:
-    """One uint8 image through ``net`` (tiled), back to uint8."""
+    """One uint8 image through ``net`` (tiled), back to uint8: tile by tile into the uint8
+    result, so the float memory stays that of one tile (:func:`tiled_to_image`)."""
     with torch.inference_mode():
-        x = to_tensor(img, device)
-        y = tiled_forward(net, x, scale, tile, overlap)
-        return to_image(y)
+        return tiled_to_image(net, img, scale, tile, overlap, device)
 
 
 class Upscaler:

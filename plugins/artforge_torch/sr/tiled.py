@@ -5,14 +5,62 @@ the image border), run through the network, and only the output of the tile's ow
 kept. Every output pixel therefore comes from exactly one tile; once ``overlap`` covers the
 network's receptive-field radius, the padding at the tile edges cannot reach the kept area
 and the result equals whole-image inference.
+
+:func:`tiled_to_image` (what the ``super-resolve`` step runs) converts each tile to float on
+its own and stores its output as uint8 straight away, so its float memory is one tile's,
+whatever the image size; :func:`tiled_forward` returns the full float result.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
+
+
+def tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, ...]]:
+    """``(y0, y1, x0, x1, ya, yb, xa, xb)`` for every tile of an ``h x w`` input, row by row:
+    the tile's own area ``[y0:y1, x0:x1]`` and the area cut for it with ``overlap`` pixels of
+    context ``[ya:yb, xa:xb]`` (less at the image border)."""
+    for y0 in range(0, h, tile):
+        y1 = min(y0 + tile, h)
+        ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
+        for x0 in range(0, w, tile):
+            x1 = min(x0 + tile, w)
+            yield y0, y1, x0, x1, ya, yb, max(x0 - overlap, 0), min(x1 + overlap, w)
+
+
+def tiled_pieces(
+    net: Callable[[torch.Tensor], torch.Tensor],
+    cut: Callable[[int, int, int, int], torch.Tensor],
+    h: int,
+    w: int,
+    scale: int,
+    tile: int,
+    overlap: int,
+) -> Iterator[tuple[slice, slice, torch.Tensor]]:
+    """The output tile by tile: ``(rows, cols, piece)`` with ``piece`` the network's output
+    for the output area ``[rows, cols]``, the input cut by ``cut(ya, yb, xa, xb)`` (an
+    ``N x C x (yb - ya) x (xb - xa)`` tensor). Only one tile is alive at a time, so a caller
+    that stores each piece (as uint8, say) needs no full-size float buffer."""
+    for y0, y1, x0, x1, ya, yb, xa, xb in tiles(h, w, tile, overlap):
+        piece = net(cut(ya, yb, xa, xb))
+        if piece.shape[-2:] != ((yb - ya) * scale, (xb - xa) * scale):
+            raise ValueError(
+                f"the network turned a {xb - xa}x{yb - ya} tile into "
+                f"{piece.shape[-1]}x{piece.shape[-2]}, expected x{scale}"
+            )
+        rows = slice(y0 * scale, y1 * scale)
+        cols = slice(x0 * scale, x1 * scale)
+        kept = piece[
+            :,
+            :,
+            (y0 - ya) * scale : (y1 - ya) * scale,
+            (x0 - xa) * scale : (x1 - xa) * scale,
+        ]
+        yield rows, cols, kept
 
 
 def tiled_forward(
@@ -22,32 +70,50 @@ def tiled_forward(
     tile: int | None,
     overlap: int,
 ) -> torch.Tensor:
-    """``net(x)`` for an ``N x C x H x W`` input, computed in ``tile``-sized pieces."""
+    """``net(x)`` for an ``N x C x H x W`` input, computed in ``tile``-sized pieces (a
+    full-size float result; :func:`tiled_to_image` writes uint8 tile by tile instead)."""
     n, _, h, w = x.shape
     if tile is None or (h <= tile and w <= tile):
         return net(x)
     out: torch.Tensor | None = None
-    for y0 in range(0, h, tile):
-        y1 = min(y0 + tile, h)
-        ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
-        for x0 in range(0, w, tile):
-            x1 = min(x0 + tile, w)
-            xa, xb = max(x0 - overlap, 0), min(x1 + overlap, w)
-            piece = net(x[:, :, ya:yb, xa:xb])
-            if piece.shape[-2:] != ((yb - ya) * scale, (xb - xa) * scale):
-                raise ValueError(
-                    f"the network turned a {xb - xa}x{yb - ya} tile into "
-                    f"{piece.shape[-1]}x{piece.shape[-2]}, expected x{scale}"
-                )
-            if out is None:
-                out = piece.new_empty(n, piece.shape[1], h * scale, w * scale)
-            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
-                :,
-                :,
-                (y0 - ya) * scale : (y1 - ya) * scale,
-                (x0 - xa) * scale : (x1 - xa) * scale,
-            ]
+
+    def cut(ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
+        return x[:, :, ya:yb, xa:xb]
+
+    for rows, cols, piece in tiled_pieces(net, cut, h, w, scale, tile, overlap):
+        if out is None:
+            out = piece.new_empty(n, piece.shape[1], h * scale, w * scale)
+        out[:, :, rows, cols] = piece
     assert out is not None
+    return out
+
+
+def tiled_to_image(
+    net: Callable[[torch.Tensor], torch.Tensor],
+    img: np.ndarray,
+    scale: int,
+    tile: int | None,
+    overlap: int,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """One uint8 ``H x W x 3`` image through ``net`` in ``tile``-sized pieces, into a
+    preallocated uint8 ``(H * scale) x (W * scale) x 3`` result: each tile is converted to
+    float on its own and its output stored as uint8 at once, so the float memory is that of
+    one tile, whatever the image size. Equal to ``to_image(tiled_forward(net,
+    to_tensor(img), ...))``: the same per-pixel conversions, the same tiles."""
+    from ..style.util import to_image, to_tensor
+
+    a = np.asarray(img)
+    h, w = a.shape[:2]
+    if tile is None or (h <= tile and w <= tile):
+        return to_image(net(to_tensor(a, device)))
+    out = np.empty((h * scale, w * scale, 3), np.uint8)
+
+    def cut(ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
+        return to_tensor(a[ya:yb, xa:xb], device)
+
+    for rows, cols, piece in tiled_pieces(net, cut, h, w, scale, tile, overlap):
+        out[rows, cols] = to_image(piece)
     return out
 
 
