@@ -324,6 +324,14 @@ def steps(name, as_json):
             click.echo(f"    {row['name']} ({row['type']}, {default})")
             if row["description"]:
                 click.echo(f"        {row['description']}")
+            if row.get("component"):  # built-in choices or what plugins registered
+                from .params import registered_names
+
+                names = registered_names(reg, row["component"], s.backend, row["builtin"])
+                click.echo(
+                    f"        registered for {s.backend or 'any backend'}: "
+                    + (", ".join(names) or "none")
+                )
         others = reg.backends_of(s.name)
         if s.backend and len(others) < len(reg.backends):
             missing = sorted(set(reg.backends) - set(others))

@@ -179,7 +179,10 @@ class StepContext:
                 else "`artforge plugins` lists what each plugin registers"
             )
             raise StepError(f"step '{self.step_id}': {exc}", hint=hint) from None
-        return comp.load()
+        loaded = comp.load()
+        # what the step ran of other plugins: a crash in it names that plugin (runner)
+        self.__dict__.setdefault("_loaded_components", []).append(comp)
+        return loaded
 
     def resolve_path(self, path: str | Path) -> Path:
         """A path from the recipe, relative to the recipe file's folder."""

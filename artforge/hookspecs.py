@@ -52,20 +52,26 @@ def register_models(register):
 
 @hookspec
 def register_trainers(register):
-    """Declare training procedures (``pix2pix``, ``dcgan``, ``cyclegan``, ``srgan``, ...).
+    """Declare training procedures (``pix2pix``, ``dcgan``, ``cyclegan``, ``fast-style``, ...).
 
     Called once when plugins are loaded. ``register(name, factory, backend=...,
-    description=...)``; ``factory`` is a callable or ``"module:attr"`` string returning the
-    trainer. Return nothing.
+    description=..., data=None)``; ``factory`` is a class or function (or ``"module:attr"``
+    string). With ``data="paired"``, ``"unpaired"`` or ``"images"`` it is a GAN trainer that
+    ``train-gan`` runs as ``model: NAME``: a class ``T(ctx, params, data)`` with ``fit()``
+    and ``export(ctx)`` (the backend's ``GANTrainer``), or a function ``run(ctx, params)``
+    returning the outputs. Return nothing.
     """
 
 
 @hookspec
 def register_style_optimisers(register):
-    """Declare style-transfer methods (``gatys`` optimisation, ``feed-forward``, ...).
+    """Declare style-transfer methods (``gatys`` optimisation, ``johnson`` feed-forward, ...).
 
     Called once when plugins are loaded. ``register(name, factory, backend=...,
-    description=...)``. Return nothing.
+    description=...)``; ``stylize`` runs it as ``method: NAME``: ``factory`` is a class
+    ``O(ctx, params)`` with ``stylize(content, style) -> image`` (and optionally ``fit(style,
+    images)``), or a function ``stylize(content, style, params) -> image``, on uint8
+    ``(H, W, 3)`` arrays. Return nothing.
     """
 
 

@@ -123,19 +123,26 @@ def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:
             getattr(m, "json_schema_extra", None) == {"artforge_ref": True} for m in field.metadata
         ):
             type_name = "reference"
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        kind = extra.get("artforge_component")
+        if kind:  # a built-in choice or a registered component (see component_field)
+            names = [repr(n) for n in extra.get("artforge_builtin", ())]
+            type_name = " | ".join([*names, f"registered {COMPONENT_NOUNS.get(kind, kind)}"])
         required = field.is_required()
         default = None if required else field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             default = default.model_dump()
-        rows.append(
-            {
-                "name": key,
-                "type": type_name,
-                "required": required,
-                "default": default,
-                "description": field.description or "",
-            }
-        )
+        row = {
+            "name": key,
+            "type": type_name,
+            "required": required,
+            "default": default,
+            "description": field.description or "",
+        }
+        if kind:
+            row["component"] = kind
+            row["builtin"] = list(extra.get("artforge_builtin", ()))
+        rows.append(row)
     return rows
 
 
@@ -160,3 +167,124 @@ def _type_name(ann: Any) -> str:
     if ann is type(None):
         return "None"
     return getattr(ann, "__name__", str(ann))
+
+
+# -- names of registered components (train-gan's model, stylize's method) ---------------------
+COMPONENT_NOUNS = {"trainer": "GAN trainer", "style-optimiser": "style optimiser"}
+
+
+def component_field(
+    kind: str,
+    builtin: tuple[str, ...],
+    default: str,
+    description: str,
+    aliases: dict[str, str] | None = None,
+) -> Any:
+    """A ``str`` parameter naming a built-in choice or a component a plugin registered
+    (validate it with :func:`check_registered`); ``artforge steps`` lists the registered ones
+    (but not ``aliases``, registered names of the built-in choices)."""
+    extra = {"artforge_component": kind, "artforge_builtin": [*builtin, *(aliases or {})]}
+    return Field(default, description=description, json_schema_extra=extra)
+
+
+def registered_names(registry: Any, kind: str, backend: str | None, exclude: Any = ()) -> list[str]:
+    """The ``kind`` components a recipe may name for ``backend``: the backend's own and the
+    backend-free ones; of the trainers, those registered with ``data=`` (what train-gan runs)."""
+    if registry is None:
+        return []
+    return sorted(
+        {
+            c.name
+            for (k, _, b), c in registry.components.items()
+            if k == kind
+            and b in (backend, None)
+            and c.name not in exclude
+            and (kind != "trainer" or c.data is not None)
+        }
+    )
+
+
+def registered_component(info: ValidationInfo, kind: str, name: str) -> Any:
+    """The registered component ``name`` for the validation context's backend, or None (no
+    registry in the context, or not registered)."""
+    context = info.context or {}
+    registry = context.get("registry")
+    if registry is None:
+        return None
+    backend = context.get("backend")
+    for key in ((kind, name, backend), (kind, name, None)):
+        if key in registry.components:
+            return registry.components[key]
+    return None
+
+
+def check_registered(
+    value: str,
+    info: ValidationInfo,
+    *,
+    kind: str,
+    builtin: tuple[str, ...],
+    what: str,
+    aliases: dict[str, str] | None = None,
+) -> str:
+    """Accept a built-in choice (or an alias of one, returned as the built-in), or the name of
+    a ``kind`` component registered for the step's backend. The registry and backend come from
+    the validation context, ``model_validate(data, context={"registry": ..., "backend": ...})``
+    (the recipe loader passes them); without a registry only built-in choices are accepted.
+    A rejected name gets a did-you-mean over built-in and registered names, and a name
+    registered for another backend only says which backend has it."""
+    from pydantic_core import PydanticCustomError
+
+    from .errors import suggest
+
+    aliases = aliases or {}
+    if value in builtin:
+        return value
+    if value in aliases:
+        return aliases[value]
+    context = info.context or {}
+    registry, backend = context.get("registry"), context.get("backend")
+    noun = COMPONENT_NOUNS.get(kind, kind)
+    known = registered_names(registry, kind, backend, exclude=(*builtin, *aliases))
+    if value in known:
+        return value
+
+    def fail(message: str, hint: str | None) -> PydanticCustomError:
+        return PydanticCustomError("artforge_name", "{message}", {"message": message, "hint": hint})
+
+    listing = f"built-in: {', '.join(builtin)}"
+    if known:
+        listing += f"; registered for backend {backend}: {', '.join(known)}"
+    if registry is None:
+        mean = suggest(value, (*builtin, *aliases))
+        raise fail(
+            f"unknown {what} '{value}'" + (f"; {mean}" if mean else ""),
+            f"{listing}; a {noun} a plugin registers is accepted when the recipe is loaded "
+            "(validation with the plugin registry)",
+        )
+    same = [
+        c
+        for (k, n, b), c in registry.components.items()
+        if k == kind and n == value and b in (backend, None)
+    ]
+    if same:  # registered, but not something this parameter can name (a trainer without data=)
+        c = same[0]
+        raise fail(
+            f"{c.kind} '{value}' of plugin '{c.plugin}' is not a {noun}: it is registered "
+            "without data=",
+            f"{listing}; a {noun} is registered with data='paired', 'unpaired' or 'images'",
+        )
+    others = sorted({b for (k, n, b) in registry.components if k == kind and n == value} - {None})
+    if others:
+        where = ", ".join(others)
+        raise fail(
+            f"{what} '{value}' is a {noun} registered for backend {where} only, not for "
+            f"backend {backend}",
+            f"set backend: {others[0]} on this step (`artforge plugins` lists what each "
+            "plugin registers)",
+        )
+    mean = suggest(value, (*builtin, *known, *aliases))
+    raise fail(
+        f"unknown {what} '{value}' for backend {backend}" + (f"; {mean}" if mean else ""),
+        listing if known else f"{listing}; no {noun} is registered for backend {backend}",
+    )

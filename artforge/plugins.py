@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from . import __version__, hookspecs
 from .errors import ArtforgeError, PluginError, suggest
-from .registry import Backend, Component, Registry, StepType
+from .registry import TRAINER_DATA, Backend, Component, Registry, StepType
 
 ENTRY_POINT_GROUP = "artforge"
 DEFAULT_PLUGINS = ("artforge.default_plugins.builtin_steps",)
@@ -227,6 +227,7 @@ class PluginHost:
                         if kind != "model"
                         else Component(*args, **kwargs)
                     )
+                    _check_component_data(c, plugin)
                     reg.add_component(c, plugin)
                     label = f"{c.name} [{c.backend}]" if c.backend else c.name
                     note(plugin, c.kind + "s", label)
@@ -420,6 +421,27 @@ def _check_step_type(st: Any, plugin: str) -> None:
         raise PluginError(f"{what}: run must be a function run(ctx, params), got {run!r}")
     if st.backend is not None and not isinstance(st.backend, str):
         raise PluginError(f"{what}: backend must be a name such as 'torch' or None")
+
+
+def _check_component_data(c: Component, plugin: str) -> None:
+    """``data=`` says what a trainer trains on (``train-gan`` builds it); nothing else has it."""
+    if c.data is None:
+        return
+    what = f"plugin '{plugin}': {c.kind} '{c.name}'"
+    if c.kind != "trainer":
+        raise PluginError(
+            f"{what} is registered with data={c.data!r}, but only trainers take data=",
+            hint="remove data=, or register it with register_trainers",
+        )
+    if c.data not in TRAINER_DATA:
+        raise PluginError(
+            f"{what} is registered with data={c.data!r}; train-gan builds "
+            + ", ".join(repr(d) for d in TRAINER_DATA)
+            + " data",
+            hint=suggest(str(c.data), TRAINER_DATA)
+            or "paired: source/target pairs (as pix2pix); unpaired: two domains (as cyclegan); "
+            "images: one image set (as dcgan)",
+        )
 
 
 def _check_required_version(dist: Any, name: str) -> None:

@@ -247,7 +247,11 @@ def parse_recipe(
             (data["steps"][i] or {}).get("with", {}) if isinstance(data["steps"][i], dict) else {}
         )
         try:
-            params = st.params.model_validate(s.with_)
+            # the registry and backend let a schema accept components plugins registered
+            # (train-gan's model, stylize's method) and suggest them for a misspelt name
+            params = st.params.model_validate(
+                s.with_, context={"registry": registry, "backend": st.backend}
+            )
         except ValidationError as exc:
             raise _from_validation(exc, st.params, (*base, "with"), smap, raw_with) from None
         steps.append(Step(s, i, st, params, st.backend))
@@ -482,9 +486,10 @@ def _from_validation(
         msg = PATTERN_WORDS[pattern]
     got = f" (got {shown})"
     named = f"got {value!r}" in msg or f"got {value}" in msg
-    if across or etype in ("too_long", "too_short") or named:
+    if across or etype in ("too_long", "too_short", "artforge_name") or named:
         got = ""  # a check across several keys, or a message that names the value already
-    hint = _field_hint(model, loc)
+    # a schema may give its own hint (artforge.params.check_registered: what is registered)
+    hint = (err.get("ctx") or {}).get("hint") or _field_hint(model, loc)
     return RecipeError(
         f"{msg}{got}{tail}",
         location=location,

@@ -16,6 +16,9 @@ from pydantic import BaseModel
 from .errors import PluginError, suggest
 
 COMPONENT_KINDS = ("model", "trainer", "style-optimiser")
+# what a trainer registered with ``data=`` trains on: ``train-gan`` builds that data for it the
+# way it does for its built-in model of the same kind (pix2pix, cyclegan, dcgan)
+TRAINER_DATA = ("paired", "unpaired", "images")
 
 
 def load_object(spec: str | Callable, what: str = "object") -> Any:
@@ -83,6 +86,9 @@ class Component:
     backend: str | None = None
     description: str = ""
     plugin: str = ""
+    # trainers: the training data ``train-gan`` builds for it (one of TRAINER_DATA); a
+    # trainer registered without it (``fast-style``) is not one ``train-gan`` can run
+    data: str | None = None
 
     def load(self) -> Any:
         return load_object(self.factory, f"{self.kind} {self.name}")

@@ -388,13 +388,13 @@ class Runner:
         except OSError as exc:
             if exc.errno in RESOURCE_ERRNOS:
                 raise _resource_error(exc, self.run_dir, step.id) from None
-            raise self._crash(step, exc) from exc
+            raise self._crash(step, exc, ctx) from exc
         except Exception as exc:
             if _is_oom(exc):
                 raise ResourceError(
                     f"step '{step.id}' ran out of GPU memory", hint=_smaller_hint(step, gpu=True)
                 ) from None
-            raise self._crash(step, exc) from exc
+            raise self._crash(step, exc, ctx) from exc
         outputs = outputs or {}
         if not isinstance(outputs, dict):
             raise StepCrashed(
@@ -570,9 +570,13 @@ class Runner:
                 )
             time.sleep(0.1)
 
-    def _crash(self, step: Step, exc: BaseException) -> StepCrashed:
+    def _crash(self, step: Step, exc: BaseException, ctx: Any = None) -> StepCrashed:
+        where = ""
+        culprit = _crashed_component(exc, getattr(ctx, "_loaded_components", ()), step)
+        if culprit is not None:  # in a trainer, optimiser or model another plugin registered
+            where = f" in {culprit.kind} '{culprit.name}' of plugin '{culprit.plugin}'"
         err = StepCrashed(
-            f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') crashed: "
+            f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') crashed{where}: "
             f"{type(exc).__name__}: {exc}",
             hint="this is a bug in the plugin; run with --debug for the traceback",
         )
@@ -732,3 +736,28 @@ def _is_oom(exc: BaseException) -> bool:
     name = type(exc).__name__
     text = str(exc)
     return name in ("OutOfMemoryError", "ResourceExhaustedError") or "out of memory" in text.lower()
+
+
+def _crashed_component(exc: BaseException, loaded: Any, step: Step) -> Any:
+    """The registered component of another plugin whose code raised ``exc`` (the innermost
+    traceback frame in its module), or None: the crash is then the step's plugin's."""
+    others = [c for c in loaded if c.plugin != step.type.plugin]
+    if not others:
+        return None
+    modules = {}
+    for c in others:
+        module = (
+            c.factory.partition(":")[0]
+            if isinstance(c.factory, str)
+            else getattr(c.factory, "__module__", None)
+        )
+        if module:
+            modules[module] = c
+    tb, culprit = exc.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        for module, c in modules.items():
+            if name == module or name.startswith(module + "."):
+                culprit = c
+        tb = tb.tb_next
+    return culprit

@@ -9,22 +9,51 @@
   discriminator): images from noise, ``data`` (labelled for cdcgan).
 - ``cyclegan`` (Zhu et al. 2017): unpaired translation between ``source`` (domain A) and
   ``target`` (domain B).
+
+``model`` may also name a GAN trainer a plugin registers for the step's backend
+(``register_trainers`` with ``data="paired"``, ``"unpaired"`` or ``"images"``): it is checked
+when the recipe is loaded (the loader passes the registry in the validation context), needs
+the inputs of its data kind, and gets its own settings from ``options``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from artforge.params import InputRef, Params
+from artforge.params import (
+    InputRef,
+    Params,
+    check_registered,
+    component_field,
+    registered_component,
+)
 
 GAN_MODELS = ("pix2pix", "dcgan", "cdcgan", "cyclegan")
 GanModel = Literal["pix2pix", "dcgan", "cdcgan", "cyclegan"]
+# the data each built-in model trains on (what a registered trainer declares with data=)
+MODEL_DATA = {"pix2pix": "paired", "cyclegan": "unpaired", "dcgan": "images", "cdcgan": "images"}
 
 
 class TrainGanParams(Params):
-    model: GanModel = Field("pix2pix", description="pix2pix, dcgan, cdcgan or cyclegan")
+    model: str = component_field(
+        "trainer",
+        GAN_MODELS,
+        "pix2pix",
+        "pix2pix, dcgan, cdcgan or cyclegan, or a GAN trainer a plugin registers for this "
+        "backend (`artforge plugins` lists them; its settings go in `options`)",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="a registered trainer's own settings (see its plugin's documentation)",
+    )
     # -- data -----------------------------------------------------------------------------
     source: InputRef | None = Field(
         None, description="pix2pix: input images (A); cyclegan: domain A"
@@ -115,11 +144,31 @@ class TrainGanParams(Params):
     channels_last: bool = Field(True, description="channels_last memory format on CUDA")
     compile: bool = Field(False, description="torch.compile the networks (CUDA)")
 
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str, info: ValidationInfo) -> str:
+        return check_registered(v, info, kind="trainer", builtin=GAN_MODELS, what="model")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # no `options` key unless set: the cache keys of built-in models stay as they were
+        data = handler(self)
+        if not self.options:
+            data.pop("options", None)
+        return data
+
     @model_validator(mode="after")
-    def _check(self) -> TrainGanParams:
+    def _check(self, info: ValidationInfo) -> TrainGanParams:
         s = self.image_size
         if s & (s - 1) or not 16 <= s <= 1024:
             raise ValueError(f"image_size must be a power of two from 16 to 1024, got {s}")
+        if self.model not in GAN_MODELS:
+            return self._check_registered(info)
+        if self.options:
+            raise ValueError(
+                f"`options` configure a trainer a plugin registers; {self.model} takes none "
+                "(its settings are the keys of this step)"
+            )
         if self.model in ("pix2pix", "cyclegan") and s < 2 ** (self.n_layers_d + 2):
             raise ValueError(
                 f"a PatchGAN with n_layers_d={self.n_layers_d} needs image_size >= "
@@ -153,6 +202,32 @@ class TrainGanParams(Params):
             raise ValueError(f"eval_data scores dcgan/cdcgan samples; {self.model} does not use it")
         if self.load_size is not None and self.load_size < s:
             raise ValueError(f"load_size ({self.load_size}) must be at least image_size ({s})")
+        return self
+
+    def _check_registered(self, info: ValidationInfo) -> TrainGanParams:
+        """A registered trainer: the inputs of its data kind (as the built-in of that kind)."""
+        comp = registered_component(info, "trainer", self.model)
+        data = comp.data if comp is not None else None
+        name = self.model
+        if data in ("paired", "unpaired") and self.folder is None and (
+            self.source is None or self.target is None
+        ):
+            what = (
+                "pairs: `source` and `target` image sets whose file names pair up, or a "
+                "`folder` of aligned A|B images"
+                if data == "paired"
+                else "two unpaired domains: `source` (A) and `target` (B), or a `folder` with "
+                "trainA/ and trainB/"
+            )
+            raise ValueError(f"{name} trains on {what}")
+        if data == "images" and self.data is None and self.folder is None:
+            raise ValueError(f"{name} trains on images: give `data` (an image set) or a `folder`")
+        if self.eval_data is not None:
+            raise ValueError(f"eval_data scores dcgan/cdcgan samples; {name} does not use it")
+        if self.load_size is not None and self.load_size < self.image_size:
+            raise ValueError(
+                f"load_size ({self.load_size}) must be at least image_size ({self.image_size})"
+            )
         return self
 
     @property

@@ -9,19 +9,28 @@ Two methods:
   transfer": an image-transformation network is trained once for the style with the same
   losses, then stylizes each image in one forward pass.
 
+``method`` may also name a style optimiser a plugin registers for the step's backend
+(``register_style_optimisers``): it is checked when the recipe is loaded, is called once per
+content image with the style image and these parameters, and gets its own settings from
+``options``. ``gatys`` and ``johnson``, the names under which the backends register the two
+methods above, are the same as ``optimise`` and ``feed-forward``.
+
 The style image is a built-in procedural style (``builtin:<name>``), an image file (relative
 to the recipe), or a reference to another step's images (``${step.output}``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
-from artforge.params import InputRef, Params, parse_ref
+from artforge.params import InputRef, Params, check_registered, component_field, parse_ref
 
 BUILTIN_PREFIX = "builtin:"
+STYLE_METHODS = ("optimise", "feed-forward")
+# the registered style optimisers that are the built-in methods (see the module docstring)
+METHOD_ALIASES = {"gatys": "optimise", "johnson": "feed-forward"}
 
 
 def builtin_style_names() -> list[str]:
@@ -43,11 +52,20 @@ class StylizeParams(Params):
     style_index: int = Field(
         0, ge=0, description="which image of a referenced style image set to use"
     )
-    method: Literal["optimise", "feed-forward"] = Field(
+    method: str = component_field(
+        "style-optimiser",
+        STYLE_METHODS,
         "optimise",
-        description="optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
+        "optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
         "feed-forward: Johnson et al. 2016, train a transformation network for the style, "
-        "then one forward pass per image",
+        "then one forward pass per image (gatys and johnson are the same); or a style "
+        "optimiser a plugin registers for this backend (`artforge plugins` lists them; its "
+        "settings go in `options`)",
+        aliases=METHOD_ALIASES,
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="a registered style optimiser's own settings (see its plugin's documentation)",
     )
     features: Literal["auto", "vgg19", "random"] = Field(
         "auto",
@@ -146,6 +164,26 @@ class StylizeParams(Params):
         None, description="feed-forward: a saved transformation network (.safetensors)"
     )
 
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str, info: ValidationInfo) -> str:
+        return check_registered(
+            v,
+            info,
+            kind="style-optimiser",
+            builtin=STYLE_METHODS,
+            what="method",
+            aliases=METHOD_ALIASES,
+        )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # no `options` key unless set: the cache keys of the built-in methods stay as they were
+        data = handler(self)
+        if not self.options:
+            data.pop("options", None)
+        return data
+
     @field_validator("style")
     @classmethod
     def _style(cls, v: str) -> str:
@@ -170,8 +208,13 @@ class StylizeParams(Params):
 
     @model_validator(mode="after")
     def _consistent(self) -> StylizeParams:
-        if self.method == "optimise" and (self.model or self.checkpoint):
+        if self.method != "feed-forward" and (self.model or self.checkpoint):
             raise ValueError("`model` and `checkpoint` apply to method: feed-forward only")
+        if self.options and self.method in STYLE_METHODS:
+            raise ValueError(
+                f"`options` configure a style optimiser a plugin registers; {self.method} "
+                "takes none (its settings are the keys of this step)"
+            )
         if self.model and self.checkpoint:
             raise ValueError("give at most one of `model` or `checkpoint`")
         if self.content_layers == [] or self.style_layers == []:

@@ -21,11 +21,10 @@ TRAINERS: dict[str, str] = {
 
 def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
     spec = TRAINERS.get(p.model)
-    if spec is None:
-        raise StepError(
-            f"step '{ctx.step_id}': model '{p.model}' is not available in the keras backend yet",
-            hint=f"available: {', '.join(sorted(TRAINERS))}; or run this step with backend: torch",
-        )
+    if spec is None:  # a GAN trainer a plugin registered (validated when the recipe loaded)
+        from .registered import train_registered
+
+        return train_registered(ctx, p)
     from artforge.registry import load_object
 
     return load_object(spec)(ctx, p)

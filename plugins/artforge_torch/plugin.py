@@ -3,7 +3,8 @@ factories and step functions, only when a recipe needs them.
 
 Each feature module listed in ``FEATURES`` offers module-level lists that this plugin
 registers: ``STEPS`` (StepType), ``MODELS`` ((kind, name, factory, description)),
-``TRAINERS`` and ``STYLE_OPTIMISERS`` ((name, factory, description)). Feature modules import
+``TRAINERS`` and ``STYLE_OPTIMISERS`` ((name, factory, description); a GAN trainer adds
+its ``data`` kind: (name, factory, description, data)). Feature modules import
 only pydantic and artforge, never torch.
 """
 
@@ -59,8 +60,11 @@ def register_models(register):
 @hookimpl
 def register_trainers(register):
     for mod in _features():
-        for name, factory, description in getattr(mod, "TRAINERS", ()):
-            register(name, factory, backend=BACKEND, description=description)
+        for name, factory, description, *data in getattr(mod, "TRAINERS", ()):
+            # a 4th item: the training data train-gan builds (a GAN trainer: model: NAME)
+            register(
+                name, factory, backend=BACKEND, description=description, data=next(iter(data), None)
+            )
 
 
 @hookimpl

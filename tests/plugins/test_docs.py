@@ -8,6 +8,7 @@ import ast
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import inspect
 import os
 import re
@@ -170,26 +171,52 @@ def test_example_register_models(plugin_module):
         assert images.shape == (2, 3, 8, 8) and images.abs().max() <= 1
 
 
-def test_example_register_trainers(plugin_module):
-    host, _ = load_example("register_trainers", plugin_module)
-    trainer_cls = host.registry.component("trainer", "wgan-gp", "torch").load()
+def test_example_register_trainers(plugin_module, tmp_path, monkeypatch):
+    """The hinge + R1 DCGAN trains in its recipe through train-gan, and sample draws from it."""
+    pytest.importorskip("torch")
+    files = hook_sections()["register_trainers"].titled()
+    assert set(files) == {"my_gans/hinge.py", "my_gans/__init__.py", "hinge.yaml"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the package the plugin names its trainer in
+    host, module = load_example("register_trainers", plugin_module)
+    comp = host.registry.component("trainer", "hinge-r1", "torch")
+    assert (comp.data, comp.factory) == ("images", "my_gans.hinge:HingeR1GAN")
+    try:
+        result = run_recipe(
+            tmp_path / "hinge.yaml", tmp_path / "run", plugins=[module], overrides=["device=cpu"]
+        )
+        rec = result.record("train")
+        assert rec["metrics"]["iterations"] == 20 and {"loss_D", "loss_G", "R1"} <= set(
+            rec["series"]
+        )
+        assert all(np.isfinite(y) for _, y in rec["series"]["R1"])
+        assert result.outputs["train"]["generator"].meta["model"] == "hinge-r1"
+        assert len(result.images("train", "samples")) >= 1
+        drawn = result.images("draw")
+        assert len(drawn) == 16 and drawn.load(0).shape == (32, 32, 3)
+    finally:
+        for name in [m for m in sys.modules if m == "my_gans" or m.startswith("my_gans.")]:
+            sys.modules.pop(name, None)
 
-    class Ctx:
-        def __init__(self):
-            self.points = []
 
-        def record(self, series, x, y):
-            self.points.append((series, x, y))
-
-    ctx = Ctx()
-    trainer_cls(ctx, None, None).fit()
-    assert ctx.points == [("loss_d", 1, 1.0), ("loss_d", 2, 0.5)]
-
-
-def test_example_register_style_optimisers(plugin_module):
-    host, _ = load_example("register_style_optimisers", plugin_module)
-    make = host.registry.component("style-optimiser", "histogram", None).load()
-    assert make(bins=8) == {"method": "histogram", "bins": 8}
+def test_example_register_style_optimisers(plugin_module, tmp_path):
+    host, module = load_example("register_style_optimisers", plugin_module)
+    assert host.registry.component("style-optimiser", "histogram", "keras").backend is None
+    recipe = hook_sections()["register_style_optimisers"].titled()["histogram.yaml"]
+    overrides = ["steps.styled.with.features=random"]  # no VGG19 weights in the tests
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("the stylize step needs a backend")
+    result = run_recipe(recipe, tmp_path, plugins=[module], overrides=overrides)
+    out, ref = result.images("styled"), result.images("styled", "style").load(0)
+    assert out.names == result.images("scenes", "day").names
+    for i in range(len(out)):
+        img = out.load(i)
+        for c in range(3):  # the style's histogram, to a level or two
+            q = np.linspace(0, 100, 11)
+            assert np.abs(np.percentile(img[..., c], q) - np.percentile(ref[..., c], q)).max() <= 2
+    assert np.isfinite(result.record("styled")["metrics"]["style_loss_drop"])
 
 
 def test_example_register_commands(plugin_module, tmp_path):

@@ -35,11 +35,18 @@ def test_glitch_registers_its_steps_generator_and_command(glitch_plugin):
     assert host.infos["glitch"].registers == {
         "steps": ["pixel-sort", "kaleidoscope", "cppn-art [torch]"],
         "generators": ["cppn [torch]"],
+        "style-optimisers": ["glitch-transfer"],
     }
     assert reg.find_step("pixel-sort", "keras").backend is None  # backend-free
     assert reg.find_step("cppn-art", "torch").backend == "torch"
     assert reg.component("generator", "cppn", "torch").factory == "artforge_glitch.cppn:CPPN"
-    assert host.infos["glitch"].hooks == ["register_commands", "register_models", "register_steps"]
+    assert host.infos["glitch"].hooks == [
+        "register_commands",
+        "register_models",
+        "register_steps",
+        "register_style_optimisers",
+    ]
+    assert reg.component("style-optimiser", "glitch-transfer", "keras").backend is None
 
 
 def test_glitch_recipe_validates_with_built_in_and_glitch_steps(glitch_plugin):

@@ -75,16 +75,24 @@ TRAINERS = [
         "pix2pix",
         "artforge_keras.pix2pix:Pix2PixTrainer",
         "paired translation: GAN + lambda * L1 (keras.Model with train_step)",
+        "paired",
     ),
     (
         "cyclegan",
         "artforge_keras.cyclegan:CycleGANTrainer",
         "unpaired translation: two GANs + cycle and identity L1, image pools in the graph",
+        "unpaired",
     ),
-    ("dcgan", "artforge_keras.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)"),
+    (
+        "dcgan",
+        "artforge_keras.dcgan:DCGANTrainer",
+        "images from noise (Radford et al. 2015)",
+        "images",
+    ),
     (
         "cdcgan",
         "artforge_keras.dcgan:DCGANTrainer",
         "class-conditional DCGAN, projection discriminator",
+        "images",
     ),
 ]

@@ -95,6 +95,8 @@ def run(ctx, p):
         style_t = to_array(style_img)
         if p.method == "optimise":
             outputs["images"] = _optimise(ctx, p, content, style_t, loss_net)
+        elif p.method != "feed-forward":  # a style optimiser a plugin registered
+            outputs["images"] = _registered(ctx, p, content, style_img, style_t, loss_net)
         else:
             images, model = _feed_forward(ctx, p, content, style_t, loss_net, rt)
             outputs["images"] = images
@@ -274,6 +276,26 @@ def _feed_forward(ctx, p, content, style_t, loss_net, rt):
     m["seconds_per_image"] = round(float(np.median(times)), 4)
     m["images_per_second"] = round(1.0 / max(float(np.median(times)), 1e-9), 3)
     return out.finish(), model
+
+
+# -- a registered style optimiser ------------------------------------------------------------------
+def _registered(ctx, p, content, style_img, style_t, loss_net):
+    """Each image through the registered optimiser (artforge.components), scored with the
+    loss network as the built-in methods are (style_loss_drop, content_loss_final)."""
+    from artforge.components import run_style_optimiser
+
+    style_targets = loss_net.style_targets(style_t)
+
+    def score(img: np.ndarray, res: np.ndarray) -> tuple[float, float]:
+        x = to_array(img)
+        ct = loss_net.content_targets(x)
+        _, s0, _ = loss_net.losses(x, ct, style_targets)
+        if res.shape != img.shape:  # a result of another size: content measured at its size
+            ct = loss_net.content_targets(to_array(resize(img, (res.shape[1], res.shape[0]))))
+        c1, s1, _ = loss_net.losses(to_array(res), ct, style_targets)
+        return float(c1), 1.0 - float(s1) / max(float(s0), 1e-12)
+
+    return run_style_optimiser(ctx, p, content, style_img, fit_size, score)
 
 
 def _g(v) -> float:

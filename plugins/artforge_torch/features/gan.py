@@ -43,8 +43,8 @@ MODELS = [
 ]
 
 TRAINERS = [
-    ("pix2pix", "artforge_torch.pix2pix:Pix2PixTrainer", "paired translation: GAN + lambda * L1"),
-    ("cyclegan", "artforge_torch.cyclegan:CycleGANTrainer", "unpaired translation: two GANs + cycle and identity L1, image pools"),
-    ("dcgan", "artforge_torch.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)"),
-    ("cdcgan", "artforge_torch.dcgan:DCGANTrainer", "class-conditional DCGAN, projection discriminator"),
+    ("pix2pix", "artforge_torch.pix2pix:Pix2PixTrainer", "paired translation: GAN + lambda * L1", "paired"),
+    ("cyclegan", "artforge_torch.cyclegan:CycleGANTrainer", "unpaired translation: two GANs + cycle and identity L1, image pools", "unpaired"),
+    ("dcgan", "artforge_torch.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)", "images"),
+    ("cdcgan", "artforge_torch.dcgan:DCGANTrainer", "class-conditional DCGAN, projection discriminator", "images"),
 ]

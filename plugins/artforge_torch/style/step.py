@@ -82,6 +82,8 @@ def run(ctx, p):
     style_t = to_tensor(style_img, device)
     if p.method == "optimise":
         outputs["images"] = _optimise(ctx, p, content, style_t, loss_net, device)
+    elif p.method != "feed-forward":  # a style optimiser a plugin registered
+        outputs["images"] = _registered(ctx, p, content, style_img, style_t, loss_net, device)
     else:
         images, model = _feed_forward(ctx, p, content, style_t, loss_net, device)
         outputs["images"] = images
@@ -261,6 +263,28 @@ def _feed_forward(ctx, p, content, style_t, loss_net, device):
     m["seconds_per_image"] = round(float(np.median(times)), 4)
     m["images_per_second"] = round(1.0 / max(float(np.median(times)), 1e-9), 3)
     return out.finish(), model
+
+
+# -- a registered style optimiser ------------------------------------------------------------------
+def _registered(ctx, p, content, style_img, style_t, loss_net, device):
+    """Each image through the registered optimiser (artforge.components), scored with the
+    loss network as the built-in methods are (style_loss_drop, content_loss_final)."""
+    from artforge.components import run_style_optimiser
+
+    style_targets = loss_net.style_targets(style_t)
+
+    def score(img: np.ndarray, res: np.ndarray) -> tuple[float, float]:
+        with torch.no_grad():
+            x = to_tensor(img, device)
+            ct = loss_net.content_targets(x)
+            _, s0, _ = loss_net.losses(x, ct, style_targets)
+            if res.shape != img.shape:  # a result of another size: content at its size
+                resized = resize(img, (res.shape[1], res.shape[0]))
+                ct = loss_net.content_targets(to_tensor(resized, device))
+            c1, s1, _ = loss_net.losses(to_tensor(res, device), ct, style_targets)
+        return float(c1), 1.0 - float(s1) / max(float(s0), 1e-12)
+
+    return run_style_optimiser(ctx, p, content, style_img, fit_size, score)
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:

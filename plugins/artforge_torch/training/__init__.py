@@ -38,6 +38,11 @@ Adding a model to the ``train-gan`` step: its name in ``GanModel`` and its check
 ``copy_samples``); its trainer class in ``TRAINERS`` of :mod:`artforge_torch.features.gan`
 (the registry); for ``translate``, a builder in ``ARCHS`` of :mod:`artforge_torch.gan_steps`
 that rebuilds the generator from the model artifact's meta.
+
+A plugin adds a model without touching artforge: a subclass registered with
+``register_trainers(name, "pkg.module:Class", backend="torch", data="paired" | "unpaired" |
+"images")`` is a ``train-gan`` model (:mod:`artforge_torch.registered` builds its data and
+runs it; docs/plugins.md, ``register_trainers``).
 """
 
 from .trainer import EMA, DivergenceGuard, GANTrainer

@@ -1,4 +1,5 @@
-"""The entry point of artforge-glitch: declares its steps, its generator and its command.
+"""The entry point of artforge-glitch: declares its steps, its generator, its style method
+and its command.
 
 Light on purpose: pydantic and ``artforge.api`` only. numpy effects and torch are imported
 when a step runs (``run="module:function"``) or a factory is loaded, never at registration.
@@ -102,6 +103,16 @@ def register_models(register):
         "artforge_glitch.cppn:CPPN",
         backend="torch",
         description="CPPN: z -> images of any size from pixel coordinates (random weights)",
+    )
+
+
+@hookimpl
+def register_style_optimisers(register):
+    register(
+        "glitch-transfer",
+        "artforge_glitch.transfer:glitch_transfer",  # numpy, imported when a recipe uses it
+        backend=None,
+        description="the style's palette (per-channel histograms), red and blue shifted apart",
     )
 
 

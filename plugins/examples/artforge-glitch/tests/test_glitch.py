@@ -42,7 +42,13 @@ def test_artforge_lists_the_plugin_steps_and_generator():
     assert glitch["distribution"] == "artforge-glitch" and glitch["version"] == "0.1.0"
     assert glitch["registers"]["steps"] == ["pixel-sort", "kaleidoscope", "cppn-art [torch]"]
     assert glitch["registers"]["generators"] == ["cppn [torch]"]
-    assert set(glitch["hooks"]) == {"register_steps", "register_models", "register_commands"}
+    assert glitch["registers"]["style-optimisers"] == ["glitch-transfer"]
+    assert set(glitch["hooks"]) == {
+        "register_steps",
+        "register_models",
+        "register_style_optimisers",
+        "register_commands",
+    }
 
 
 def test_registration_imports_neither_torch_nor_the_effects():
@@ -114,6 +120,49 @@ def test_kaleidoscope_has_rotational_and_mirror_symmetry(segments):
 def test_kaleidoscope_samples_stay_inside_the_source():
     img = np.full((16, 24, 3), (10, 200, 90), np.uint8)
     assert (kaleidoscope(img, segments=6, zoom=5.0) == img).all()  # mirrored, never black
+
+
+# -- glitch-transfer ------------------------------------------------------------------------
+def test_glitch_transfer_takes_the_style_palette_and_shifts_red_and_blue():
+    from types import SimpleNamespace
+
+    from artforge_glitch.transfer import glitch_transfer
+
+    content, style = random_image(20, 30, seed=4), random_image(20, 30, seed=5)
+    flat = glitch_transfer(content, style, SimpleNamespace(options={"shift": 0}))
+    for c in range(3):  # the style's values exactly (same size), in the content's order
+        assert np.array_equal(np.sort(flat[..., c].ravel()), np.sort(style[..., c].ravel()))
+        order = np.argsort(content[..., c].ravel(), kind="stable")
+        assert (np.diff(flat[..., c].ravel()[order].astype(int)) >= 0).all()
+    out = glitch_transfer(content, style, SimpleNamespace(options={"shift": 4}))
+    assert np.array_equal(out[..., 0], np.roll(flat[..., 0], 4, axis=1))
+    assert np.array_equal(out[..., 1], flat[..., 1])
+    assert np.array_equal(out[..., 2], np.roll(flat[..., 2], -4, axis=1))
+
+
+def test_glitch_transfer_is_a_stylize_method(tmp_path):
+    pytest.importorskip("torch")
+    recipe = """
+name: transfer
+backend: torch
+device: cpu
+steps:
+  - {id: scenes, uses: synthetic-scenes, with: {count: 2, holdout: 0, size: 32}}
+  - id: glitched
+    uses: stylize
+    with: {images: '${scenes.night}', style: 'builtin:mosaic', method: glitch-transfer,
+           options: {shift: 2}, size: 32, features: random}
+gallery: {enabled: false}
+"""
+    result = run_recipe(recipe, tmp_path / "run")
+    out, night = result.images("glitched"), result.images("scenes", "night")
+    style = result.images("glitched", "style").load(0)
+    assert out.names == night.names
+    for c in (0, 1, 2):  # the style's palette: its histogram, channel by channel
+        assert np.array_equal(np.sort(out.load(0)[..., c].ravel()), np.sort(style[..., c].ravel()))
+    assert result.record("glitched")["info"]["method"].startswith("glitch-transfer (plugin glitch)")
+    with pytest.raises(RecipeError, match="did you mean 'glitch-transfer'"):
+        run_recipe(recipe.replace("method: glitch-transfer", "method: glitch-transfr"), tmp_path)
 
 
 # -- the CPPN generator --------------------------------------------------------------------

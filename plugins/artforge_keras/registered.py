@@ -1,0 +1,73 @@
+"""``train-gan`` with a GAN trainer a plugin registered for the Keras backend
+(``register_trainers`` with ``data=`` and ``backend="keras"``).
+
+The contract is the PyTorch backend's (:mod:`artforge.components`, docs/plugins.md): a class
+``T(ctx, params, data)``, usually a subclass of
+:class:`artforge_keras.training.trainer.GANTrainer` (``build`` sets ``self.model``, a
+compiled ``GANModel``; ``sample_grid``; ``export``), or a function
+``run(ctx, params) -> outputs``. ``data`` kinds: ``paired``
+(:class:`artforge_keras.data.PairedData`), ``unpaired``
+(:class:`artforge_keras.cyclegan.UnpairedData`), ``images``
+(:class:`artforge_keras.dcgan.ImageData`, with the set's labels when it has them), built as
+for pix2pix, cyclegan and dcgan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from artforge.api import StepError
+
+
+def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
+    from artforge.components import run_gan_trainer
+
+    return run_gan_trainer(ctx, p, build_data, "artforge_keras.training.trainer.GANTrainer")
+
+
+def build_data(ctx: Any, p: Any, kind: str) -> tuple[Any, str]:
+    """The training data of ``kind`` from the step's parameters, as the built-in models
+    build theirs, and a few words on it for the log."""
+    load = p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
+    if kind == "paired":
+        from .data import PairedData, paired_from_folder, paired_from_sets
+
+        if p.folder:
+            _, a, b = paired_from_folder(ctx.resolve_path(p.folder), p.direction)
+        else:
+            _, a, b = paired_from_sets(ctx.images(p.source), ctx.images(p.target))
+        data = PairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+        ctx.metrics["pairs"] = len(data)
+        described, unit = f"{len(data)} pairs", "training pairs"
+    elif kind == "unpaired":
+        from .cyclegan import UnpairedData, unpaired_from_folder
+
+        if p.folder:
+            a, b = unpaired_from_folder(ctx.resolve_path(p.folder), p.direction)
+        else:
+            a, b = ctx.images(p.source).load_all(), ctx.images(p.target).load_all()
+        data = UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+        ctx.metrics["images_A"] = len(data.a)
+        ctx.metrics["images_B"] = len(data.b)
+        described, unit = f"{len(data.a)} A / {len(data.b)} B images", "training images"
+    elif kind == "images":
+        from .dcgan import ImageData
+        from .gan_steps import _folder_images
+
+        if p.data:
+            src = ctx.images(p.data)
+            images, labels = src.load_all(), src.labels
+        else:
+            images, labels, _ = _folder_images(ctx.resolve_path(p.folder), False)
+        data = ImageData(images, labels or None, p.image_size, p.flip, seed=ctx.seed)
+        ctx.metrics["images"] = len(data)
+        described, unit = f"{len(data)} images", "training images"
+    else:  # pragma: no cover - the registry refuses other kinds
+        raise StepError(f"step '{ctx.step_id}': unknown training data kind {kind!r}")
+    if len(data) < p.batch_size:
+        raise StepError(
+            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
+            f"{unit}",
+            hint="lower batch_size",
+        )
+    return data, described
