@@ -35,7 +35,7 @@ BASELINE_WORDS = (
     "naive",
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
-LOWER_IS_BETTER = {"lpips", "fid", "kid", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
+LOWER_IS_BETTER = {"lpips", "fid", "kid", "frechet", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",
@@ -437,8 +437,24 @@ def metric_table(metrics: Any) -> MetricTable | None:
     bases: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     columns: list[str] = []
+    plain = {k for k in numeric if split_baseline(k) is None}
+
+    def paired(key: str) -> tuple[str, str] | None:
+        """(label, model key) when ``key`` is a baseline of a metric the step reports: its
+        model value is ``base`` or, for training steps, ``final_base``. ``final_D_real`` (a
+        loss series, not a baseline of ``final_D``) stays a plain metric."""
+        split = split_baseline(key)
+        if split is None:
+            return None
+        label, base = split
+        head, dot, last = base.rpartition(".")
+        for candidate in (base, head + dot + "final_" + last):
+            if candidate in plain:
+                return label, candidate
+        return None
+
     for k, v in numeric.items():
-        split = split_baseline(k)
+        split = paired(k)
         if split is None:
             if k not in bases:
                 bases[k] = {}

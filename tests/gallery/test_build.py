@@ -346,6 +346,22 @@ def test_metric_table_pairs_models_with_baselines():
     assert M.split_baseline("val_psnr") is None
 
 
+def test_metric_table_pairs_training_finals_and_leaves_loss_series_alone():
+    table = M.metric_table(
+        {
+            "final_class_accuracy": 0.98,
+            "real_class_accuracy": 0.95,
+            "final_D_real": 2.4,  # a loss series' last value, not a baseline of "final_D"
+            "final_loss_D": 0.3,
+        }
+    )
+    rows = {r.key: r for r in table.rows}
+    assert rows["final_class_accuracy"].baselines == {"real": "0.95"}
+    assert rows["final_class_accuracy"].best == "model"
+    assert rows["final_D_real"].baselines == {} and rows["final_D_real"].value == "2.4"
+    assert "final_D" not in rows and table.columns == ["real"]
+
+
 def test_gallery_build_command(run, gallery_root, capsys):
     from artforge.cli import main
 
