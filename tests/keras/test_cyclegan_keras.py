@@ -350,3 +350,14 @@ gallery: {enabled: false}
     assert {"loss_D_A", "loss_D_B", "loss_D", "loss_G", "loss_cycle", "loss_idt"} <= set(
         train["series"]
     )
+
+
+def test_the_shipped_recipe_validates_with_the_keras_backend():
+    from pathlib import Path
+
+    from artforge.cli import main
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "day_to_night_cyclegan.yaml"
+    if not recipe.exists():
+        pytest.skip("recipes/day_to_night_cyclegan.yaml is not in this checkout")
+    assert main(["validate", str(recipe), "--set", "backend=keras"]) == 0

@@ -248,7 +248,6 @@ def test_export_holds_both_generators_and_translate_goes_either_way(tmp_path):
     assert "sha256" in record
 
 
-@pytest.mark.slow
 def test_tiny_day_to_night_recipe_end_to_end(tmp_path):
     from artforge.cli import main
 
@@ -292,3 +291,33 @@ gallery: {enabled: false}
     assert train["outputs"]["samples"]["files"] == ["epoch0001.png"]
     back = json.loads((out / "steps/back/record.json").read_text())
     assert len(back["outputs"]["images"]["files"]) == 4
+
+
+def test_the_shipped_recipe_runs_at_a_tiny_size(tmp_path):
+    from pathlib import Path
+
+    from artforge.cli import main
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "day_to_night_cyclegan.yaml"
+    if not recipe.exists():
+        pytest.skip("recipes/day_to_night_cyclegan.yaml is not in this checkout")
+    assert main(["validate", str(recipe)]) == 0
+    out = tmp_path / "run"
+    tiny = [
+        "vars.size=32",
+        "vars.images=6",
+        "vars.holdout=2",
+        "vars.epochs=1",
+        "vars.decay_epochs=0",
+        "vars.ngf=8",
+    ]
+    args = ["run", str(recipe), "--out", str(out), "-q", "--set", "device=cpu"]
+    for item in tiny:
+        args += ["--set", item]
+    assert main(args) == 0
+    rec = json.loads((out / "steps/translate/record.json").read_text())
+    assert rec["params"]["direction"] == "AtoB" and rec["metrics"]["scored_images"] == 2
+    assert "psnr_margin_db" in rec["metrics"]
+    train = json.loads((out / "steps/train/record.json").read_text())
+    assert train["params"]["lambda_cycle"] == 200 and train["params"]["n_blocks"] == 6
+    assert (out / "steps/collage/record.json").is_file() and (out / "index.html").is_file()
