@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,72 @@ def resize_crop(array: np.ndarray, size: int, crop: str = "center") -> np.ndarra
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(p for p in it if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def folder_images(
+    folder: Path, labelled: bool
+) -> tuple[list[np.ndarray], list[int] | None, list[str]]:
+    """Images of a folder (``images, labels, classes``); labelled: one sub-folder per class
+    (the sorted sub-folder names are the classes, their indices the labels). Used by the
+    ``train-gan`` step of every backend (dcgan, cdcgan and registered ``images`` trainers)."""
+    if not folder.is_dir():
+        raise DataError(f"training folder not found: {folder}")
+    if not labelled:
+        files = list_images(folder)
+        if not files:
+            raise DataError(f"no images in {folder}")
+        return [load_image(f) for f in files], None, []
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    images, labels = [], []
+    for k, c in enumerate(classes):
+        for f in list_images(folder / c):
+            images.append(load_image(f))
+            labels.append(k)
+    if not images:
+        raise DataError(
+            f"no labelled images in {folder}",
+            hint="cdcgan wants one sub-folder of images per class",
+        )
+    return images, labels, classes
+
+
+def tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, ...]]:
+    """``(y0, y1, x0, x1, ya, yb, xa, xb)`` for every tile of an ``h x w`` input, row by row:
+    the tile's own area ``[y0:y1, x0:x1]`` and the area cut for it with ``overlap`` pixels of
+    context ``[ya:yb, xa:xb]`` (less at the image border). The tile plan of tiled inference on
+    every backend."""
+    for y0 in range(0, h, tile):
+        y1 = min(y0 + tile, h)
+        ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
+        for x0 in range(0, w, tile):
+            x1 = min(x0 + tile, w)
+            yield y0, y1, x0, x1, ya, yb, max(x0 - overlap, 0), min(x1 + overlap, w)
+
+
+def scaled_tiles(
+    h: int, w: int, tile: int, overlap: int, scale: int
+) -> Iterator[tuple[int, int, int, int, slice, slice, slice, slice]]:
+    """:func:`tiles` for a network that scales by ``scale``: ``(ya, yb, xa, xb, rows, cols,
+    keep_rows, keep_cols)``: the input area to cut ``[ya:yb, xa:xb]``, the output area the
+    tile fills ``[rows, cols]`` and, within the network's output for the cut, the part to
+    keep there ``[keep_rows, keep_cols]``."""
+    for y0, y1, x0, x1, ya, yb, xa, xb in tiles(h, w, tile, overlap):
+        yield (
+            ya,
+            yb,
+            xa,
+            xb,
+            slice(y0 * scale, y1 * scale),
+            slice(x0 * scale, x1 * scale),
+            slice((y0 - ya) * scale, (y1 - ya) * scale),
+            slice((x0 - xa) * scale, (x1 - xa) * scale),
+        )
+
+
+def check_tile(got: tuple[int, int], cut: tuple[int, int], scale: int) -> None:
+    """A ``ValueError`` unless a network turned a ``cut`` (h, w) tile into ``got`` (h, w) =
+    ``cut`` times ``scale``."""
+    if tuple(got) != (cut[0] * scale, cut[1] * scale):
+        raise ValueError(
+            f"the network turned a {cut[1]}x{cut[0]} tile into {got[1]}x{got[0]}, expected x{scale}"
+        )

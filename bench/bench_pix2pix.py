@@ -26,18 +26,25 @@ Acceptance: the plugin's overhead over the plain loop (1 - ratio) stays under 10
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from common import count_flops, parser, quartiles, report, with_flops
+from common import (
+    alternate,
+    alternate_rows,
+    configurations,
+    report,
+    step_context,
+    torch_threads,
+    training_parser,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+
+PAPER = {"image_size": 256, "batch_size": 1, "ngf": 64, "ndf": 64, "n_layers_d": 3}
 
 
 def recipe_config() -> dict | None:
@@ -60,27 +67,6 @@ def recipe_config() -> dict | None:
         "load_size": p.load_size,
         "jitter": p.jitter,
     }
-
-
-def _ctx(root: Path):
-    from artforge.context import StepContext
-
-    for d in ("step", "work", "run"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="bench",
-        uses="train-gan",
-        seed=0,
-        backend="torch",
-        device="auto",
-        dir=root / "step",
-        work_dir=root / "work",
-        run_dir=root / "run",
-        recipe_dir=root,
-        resolve=lambda ref: None,
-        log=lambda m: None,
-        quiet=True,
-    )
 
 
 def _pairs(n: int, size: int, seed: int = 0):
@@ -120,105 +106,27 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
     a, b = _pairs(n_pairs, load)
     data = PairedData(a, b, size, load, flip=True)
     with tempfile.TemporaryDirectory(prefix="bench-pix2pix-") as tmp:
-        trainer = Pix2PixTrainer(_ctx(Path(tmp)), params, data)
+        trainer = Pix2PixTrainer(step_context(Path(tmp)), params, data)
         dev = trainer.rt.device
         G, D = build(size, cfg["ngf"], cfg["ndf"], cfg["n_layers_d"], dev)
         plain = PlainPix2Pix(G, D, dev)
         ra, rb = make_batches(min(n_pairs, 64), size, dev)
-
-        plugin_times: list[float] = []
-        ref_rounds: list[float] = []
-        state = {"returned": None, "n": 0}
-        real_step = trainer.train_step
-
-        def wrapped(batch):
-            losses = real_step(batch)  # .item() inside synchronises a GPU
-            end = time.perf_counter()
-            state["n"] += 1
-            if state["returned"] is not None and state["n"] > warmup:
-                plugin_times.append(end - state["returned"])
-            if state["n"] >= warmup and (state["n"] - warmup) % chunk == 0:
-                if state["n"] == warmup:
-                    run_reference(plain, ra, rb, warmup, bs)  # the reference's own warm-up
-                else:
-                    ref_rounds.append(run_reference(plain, ra, rb, chunk, bs, seed=state["n"]))
-            state["returned"] = time.perf_counter()
-            return losses
-
-        trainer.train_step = wrapped
-        trainer.save = lambda: None  # checkpoint I/O is timed separately below
-        trainer.fit()
-        # FLOPs of one plugin iteration (D and G updates, forward + backward), counted on
-        # one more untimed train_step
-        import torch
-
-        batch = next(iter(trainer.data.epoch(bs, torch.Generator().manual_seed(0))))
-        flops = count_flops(lambda: real_step(batch))
-        del trainer.save
-        t0 = time.perf_counter()
-        trainer.save()
-        t_ckpt = time.perf_counter() - t0
-        ckpt_mb = trainer.checkpoint_path.stat().st_size / 1e6
-        device_desc = trainer.rt.describe()
-
-    plugin_rounds = [sum(plugin_times[i : i + chunk]) for i in range(0, len(plugin_times), chunk)]
-    plugin_rate = chunk / statistics.median(plugin_rounds)
-    ref_rate = chunk / statistics.median(ref_rounds)
-    spread = [p / r for p, r in zip(plugin_rounds, ref_rounds)]  # per-round time ratios
-    q = quartiles(spread)
+        m = alternate(
+            trainer,
+            lambda steps, **kw: run_reference(plain, ra, rb, steps, bs, **kw),
+            warmup,
+            chunk,
+            bs,
+        )
     label = f"{size}x{size}, batch {bs}, ngf {cfg['ngf']}"
-    rows = [
-        with_flops(
-            {
-                "name": f"train pix2pix {label}",
-                "value": plugin_rate,
-                "unit": "it/s",
-                "reference": ref_rate,
-                "ratio": plugin_rate / ref_rate,
-                "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
-                f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
-                f"{len(plugin_rounds)} alternating rounds of {chunk}",
-            },
-            flops,
-            plugin_rate,
-            ref_rate,
-        ),
-        {
-            "name": f"checkpoint write, {label}",
-            "value": t_ckpt,
-            "unit": "s",
-            "note": f"{ckpt_mb:.0f} MB full state (nets, Adam, RNG), atomic + fsync; "
-            f"= {t_ckpt * plugin_rate:.1f} iterations",
-        },
-    ]
-    return rows, device_desc
+    return alternate_rows(m, f"train pix2pix {label}", label, chunk, mb_digits=0), m["device"]
 
 
 def main() -> None:
-    ap = parser(__doc__)
-    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
-    ap.add_argument("--chunk", type=int, default=None, help="iterations per round (default 1)")
-    ap.add_argument("--only", choices=("paper", "recipe"), help="measure one configuration")
-    args = ap.parse_args()
-    # what importing artforge_torch does in a run, before torch loads (see its docstring)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
-
-    from artforge_torch.training.device import configure_threads
-
-    configure_threads()
+    args = training_parser(__doc__).parse_args()
+    torch = torch_threads()
     cuda = torch.cuda.is_available()
-    configs = []
-    if args.only != "recipe":
-        configs.append(
-            ("paper", {"image_size": 256, "batch_size": 1, "ngf": 64, "ndf": 64, "n_layers_d": 3})
-        )
-    if args.only != "paper":
-        cfg = recipe_config()
-        if cfg is None:
-            print("recipes/night_to_day.yaml not found: skipping the recipe configuration")
-        else:
-            configs.append(("recipe", cfg))
+    configs = configurations(args.only, PAPER, recipe_config, "recipes/night_to_day.yaml")
     rows = []
     for name, cfg in configs:
         big = cfg["image_size"] >= 256 and not cuda

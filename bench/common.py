@@ -231,3 +231,200 @@ def report(title: str, rows: list[dict], json_path: Path | None = None) -> None:
     if json_path:
         payload = {"title": title, "device": device_name(), "machine": machine(), "rows": rows}
         write_json(json_path, payload)
+
+
+# -- training benchmarks: the plugin's trainer alternating with a plain reference loop ------
+def training_parser(description: str) -> argparse.ArgumentParser:
+    """:func:`parser` with the options of the alternating training benchmarks."""
+    ap = parser(description)
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
+    ap.add_argument("--chunk", type=int, default=None, help="iterations per round (default 1)")
+    ap.add_argument("--only", choices=("paper", "recipe"), help="measure one configuration")
+    return ap
+
+
+def configurations(
+    only: str | None, paper: dict, recipe: Callable[[], dict | None], recipe_file: str
+) -> list[tuple[str, dict]]:
+    """``[("paper", paper), ("recipe", recipe())]`` as ``--only`` selects; the recipe's is
+    skipped, with a line saying so, when ``recipe()`` finds no ``recipe_file``."""
+    configs = []
+    if only != "recipe":
+        configs.append(("paper", dict(paper)))
+    if only != "paper":
+        cfg = recipe()
+        if cfg is None:
+            print(f"{recipe_file} not found: skipping the recipe configuration")
+        else:
+            configs.append(("recipe", cfg))
+    return configs
+
+
+def torch_threads():
+    """Set up torch's threads as a run of the torch plugin does (``OMP_WAIT_POLICY`` before
+    torch loads, then ``configure_threads``) and return the ``torch`` module."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as importing artforge_torch does
+    import torch
+
+    from artforge_torch.training.device import configure_threads
+
+    configure_threads()
+    return torch
+
+
+def step_context(root: Path, uses: str = "train-gan"):
+    """A quiet torch ``StepContext`` in folders under ``root`` (for a trainer outside a run)."""
+    from artforge.context import StepContext
+
+    for d in ("step", "work", "run"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return StepContext(
+        step_id="bench",
+        uses=uses,
+        seed=0,
+        backend="torch",
+        device="auto",
+        dir=root / "step",
+        work_dir=root / "work",
+        run_dir=root / "run",
+        recipe_dir=root,
+        resolve=lambda ref: None,
+        log=lambda m: None,
+        quiet=True,
+    )
+
+
+def alternate(
+    trainer, reference: Callable[..., float], warmup: int, chunk: int, batch_size: int
+) -> dict:
+    """Run ``trainer.fit()`` (a torch ``GANTrainer``) with its ``train_step`` wrapped: after
+    ``warmup`` plugin iterations ``reference(warmup)`` warms the plain loop up, then after
+    every ``chunk`` plugin iterations ``reference(chunk, seed=n)`` runs ``chunk`` iterations
+    of it (its seconds), so the two alternate and a neighbour's load hits both alike. A
+    plugin iteration is timed from the moment the previous one returned to the loop to the
+    end of its ``train_step``. Then the FLOPs of one more (untimed) plugin ``train_step``
+    and the checkpoint write, timed on its own. Returns ``plugin_rounds`` and ``ref_rounds``
+    (seconds per round), ``flops``, ``t_ckpt``, ``ckpt_mb`` and ``device`` (the runtime's
+    description)."""
+    import torch
+
+    plugin_times: list[float] = []
+    ref_rounds: list[float] = []
+    state = {"returned": None, "n": 0}
+    real_step = trainer.train_step
+
+    def wrapped(batch):
+        losses = real_step(batch)  # .item() / .tolist() inside synchronises a GPU
+        end = time.perf_counter()
+        state["n"] += 1
+        if state["returned"] is not None and state["n"] > warmup:
+            plugin_times.append(end - state["returned"])
+        if state["n"] >= warmup and (state["n"] - warmup) % chunk == 0:
+            if state["n"] == warmup:
+                reference(warmup)  # the reference's own warm-up
+            else:
+                ref_rounds.append(reference(chunk, seed=state["n"]))
+        state["returned"] = time.perf_counter()
+        return losses
+
+    trainer.train_step = wrapped
+    trainer.save = lambda: None  # checkpoint I/O is timed separately below
+    trainer.fit()
+    # FLOPs of one plugin iteration (D and G updates, forward + backward)
+    batch = next(iter(trainer.data.epoch(batch_size, torch.Generator().manual_seed(0))))
+    flops = count_flops(lambda: real_step(batch))
+    del trainer.save
+    t0 = time.perf_counter()
+    trainer.save()
+    t_ckpt = time.perf_counter() - t0
+    return {
+        "plugin_rounds": [
+            sum(plugin_times[i : i + chunk]) for i in range(0, len(plugin_times), chunk)
+        ],
+        "ref_rounds": ref_rounds,
+        "flops": flops,
+        "t_ckpt": t_ckpt,
+        "ckpt_mb": trainer.checkpoint_path.stat().st_size / 1e6,
+        "device": trainer.rt.describe(),
+    }
+
+
+def alternate_rows(m: dict, name: str, label: str, chunk: int, mb_digits: int = 1) -> list[dict]:
+    """The rows of an :func:`alternate` measurement: ``name`` (it/s beside the plain loop,
+    medians over the rounds, with FLOP/s) and the checkpoint write of ``label``."""
+    plugin_rounds, ref_rounds = m["plugin_rounds"], m["ref_rounds"]
+    plugin_rate = chunk / statistics.median(plugin_rounds)
+    ref_rate = chunk / statistics.median(ref_rounds)
+    q = quartiles([p / r for p, r in zip(plugin_rounds, ref_rounds)])  # per-round time ratios
+    t_ckpt = m["t_ckpt"]
+    return [
+        with_flops(
+            {
+                "name": name,
+                "value": plugin_rate,
+                "unit": "it/s",
+                "reference": ref_rate,
+                "ratio": plugin_rate / ref_rate,
+                "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
+                f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
+                f"{len(plugin_rounds)} alternating rounds of {chunk}",
+            },
+            m["flops"],
+            plugin_rate,
+            ref_rate,
+        ),
+        {
+            "name": f"checkpoint write, {label}",
+            "value": t_ckpt,
+            "unit": "s",
+            "note": f"{m['ckpt_mb']:.{mb_digits}f} MB full state (nets, Adam, RNG), atomic + "
+            f"fsync; = {t_ckpt * plugin_rate:.1f} iterations",
+        },
+    ]
+
+
+# -- plain reference loops ----------------------------------------------------------------------
+class PlainGAN:
+    """The base of the plain PyTorch reference loops (``reference_*.py``): Adam (``lr``,
+    beta1 0.5) for G and D and, on CUDA, the plugin's precision policy (bf16 autocast where
+    supported, else fp16 with a gradient scaler; channels_last); ``_autocast()``."""
+
+    def __init__(self, G, D, device, lr: float = 2e-4):
+        import torch
+
+        self.G, self.D, self.device = G, D, device
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+        cuda = device.type == "cuda"
+        self.dtype = None
+        if cuda:
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            G.to(memory_format=torch.channels_last)
+            D.to(memory_format=torch.channels_last)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        self.channels_last = cuda
+        G.train()
+        D.train()
+
+    def _autocast(self):
+        import torch
+
+        if self.dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def timed_steps(
+    step: Callable[[object], object], count: int, device, steps: int, batch_size: int, seed: int
+) -> float:
+    """Seconds for ``steps`` calls of ``step(idx)`` with ``batch_size`` random indices below
+    ``count`` (on ``device``), synchronised at the end on CUDA."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(torch.randint(0, count, (batch_size,), generator=g).to(device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0

@@ -13,10 +13,9 @@ of everything the plugin adds (data order and flips, divergence guard, curves, p
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
+from common import PlainGAN, timed_steps
 
 
 def build(
@@ -37,27 +36,12 @@ def build(
     return G, D
 
 
-class PlainDCGAN:
+class PlainDCGAN(PlainGAN):
     """``step(real, y)``: one D update then one G update, as in pytorch/examples."""
 
     def __init__(self, G, D, device: torch.device, nz: int = 100, lr: float = 2e-4):
-        self.G, self.D, self.device, self.nz = G, D, device, nz
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
-        cuda = device.type == "cuda"
-        self.dtype = None
-        if cuda:
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            G.to(memory_format=torch.channels_last)
-            D.to(memory_format=torch.channels_last)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
-        G.train()
-        D.train()
-
-    def _autocast(self):
-        if self.dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        super().__init__(G, D, device, lr)
+        self.nz = nz
 
     def step(
         self, real: torch.Tensor, y: torch.Tensor | None = None
@@ -111,11 +95,11 @@ def run(
 ) -> float:
     """Seconds for ``steps`` iterations on random batches of ``data`` (and ``labels`` for a
     conditional pair), synchronised at the end on CUDA."""
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        idx = torch.randint(0, len(data), (batch_size,), generator=g).to(data.device)
-        plain.step(data[idx], None if labels is None else labels[idx])
-    if data.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return timed_steps(
+        lambda idx: plain.step(data[idx], None if labels is None else labels[idx]),
+        len(data),
+        data.device,
+        steps,
+        batch_size,
+        seed,
+    )

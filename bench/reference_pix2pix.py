@@ -11,10 +11,9 @@ everything the plugin adds (augmentation, divergence guard, curves, progress).
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
+from common import PlainGAN, timed_steps
 
 
 def build(
@@ -29,28 +28,12 @@ def build(
     return G, D
 
 
-class PlainPix2Pix:
+class PlainPix2Pix(PlainGAN):
     """``step(a, b)``: one D update then one G update, exactly as in the paper."""
 
     def __init__(self, G, D, device: torch.device, lambda_l1: float = 100.0):
-        self.G, self.D, self.device, self.lambda_l1 = G, D, device, lambda_l1
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        cuda = device.type == "cuda"
-        self.dtype = None
-        if cuda:
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            G.to(memory_format=torch.channels_last)
-            D.to(memory_format=torch.channels_last)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
-        self.channels_last = cuda
-        G.train()
-        D.train()
-
-    def _autocast(self):
-        if self.dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        super().__init__(G, D, device)
+        self.lambda_l1 = lambda_l1
 
     def step(self, a: torch.Tensor, b: torch.Tensor) -> None:
         G, D, scaler = self.G, self.D, self.scaler
@@ -102,11 +85,6 @@ def run(
     seed: int = 0,
 ) -> float:
     """Seconds for ``iterations`` plain steps on batches drawn by index (synchronised at the end)."""
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    for _ in range(iterations):
-        idx = torch.randint(0, len(a), (batch_size,), generator=g).to(a.device)
-        loop.step(a[idx], b[idx])
-    if a.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return timed_steps(
+        lambda idx: loop.step(a[idx], b[idx]), len(a), a.device, iterations, batch_size, seed
+    )

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import StepError, write_json
+from artforge.api import StepError
+from artforge.gan_steps import TranslateScores, translate_batches
 
 # model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
 TRAINERS: dict[str, str] = {
@@ -58,84 +59,20 @@ def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
     return outputs
 
 
-def _folder_images(
-    folder: Path, labelled: bool
-) -> tuple[list[np.ndarray], list[int] | None, list[str]]:
-    """Images of a folder; labelled: one sub-folder per class (sorted names are classes)."""
-    from artforge.api import DataError, load_image
-    from artforge.images import list_images
-
-    if not folder.is_dir():
-        raise DataError(f"training folder not found: {folder}")
-    if not labelled:
-        files = list_images(folder)
-        if not files:
-            raise DataError(f"no images in {folder}")
-        return [load_image(f) for f in files], None, []
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    images, labels = [], []
-    for k, c in enumerate(classes):
-        for f in list_images(folder / c):
-            images.append(load_image(f))
-            labels.append(k)
-    if not images:
-        raise DataError(
-            f"no labelled images in {folder}",
-            hint="cdcgan wants one sub-folder of images per class",
-        )
-    return images, labels, classes
-
-
 def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
+    """The train-gan step for model dcgan / cdcgan (:func:`artforge.gan_steps.train_image_gan`
+    with this backend's data and trainer, as the torch backend's)."""
+    from artforge.gan_steps import train_image_gan
+
     from .dcgan import DCGANTrainer, ImageData
 
-    conditional = p.model == "cdcgan"
-    classes: list[str] = []
-    if p.data:
-        src = ctx.images(p.data)
-        images, labels = src.load_all(), src.labels
-        if conditional and not labels:
-            raise StepError(
-                f"step '{ctx.step_id}': cdcgan needs labelled images, and {p.data} has no labels",
-                hint="use a step that labels its images, a folder with one sub-folder per class, "
-                "or model: dcgan",
-            )
-        classes = list(src.meta.get("classes", []))
-    else:
-        images, labels, classes = _folder_images(ctx.resolve_path(p.folder), conditional)
-    if not conditional:
-        labels = None
-    n_classes = int(max(labels)) + 1 if labels else 0
-    data = ImageData(images, labels, p.image_size, p.flip, seed=ctx.seed)
-    if len(data) < p.batch_size:
-        raise StepError(
-            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
-            "training images",
-            hint="lower batch_size",
-        )
-    ctx.metrics["images"] = len(data)
-    if n_classes:
-        ctx.metrics["classes"] = n_classes
-    evaluator = None
-    if p.eval_data:  # sample-quality curves (artforge.quality), as the torch backend
-        from artforge.sampling import TrainingEval
-
-        evaluator = TrainingEval.from_params(ctx, p, n_classes, classes)
-    trainer = DCGANTrainer(ctx, p, data, n_classes, evaluator)
-    ctx.log(
-        f"  {p.model} (keras): {len(data)} images at {p.image_size}px"
-        + (f", {n_classes} classes" if n_classes else "")
-        + f", batch {p.batch_size}, {trainer.total_epochs} epochs on "
-        f"{trainer.rt.describe()['device_name']}"
+    return train_image_gan(
+        ctx,
+        p,
+        lambda images, labels: ImageData(images, labels, p.image_size, p.flip, seed=ctx.seed),
+        DCGANTrainer,
+        " (keras)",
     )
-    trainer.fit()
-    if evaluator is not None:
-        evaluator.finish(ctx, trainer.series)
-    outputs = trainer.export(ctx)
-    if classes:
-        outputs["generator"].meta["classes"] = classes
-    outputs["samples"] = trainer.copy_samples(ctx)
-    return outputs
 
 
 # -- translate ------------------------------------------------------------------------------
@@ -318,10 +255,9 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     out = ctx.image_writer("images")
     progress = ctx.progress(len(images), "translating")
     names = images.names
-    scores = Scores(ctx, p, names) if p.target else None
-    batch: list[tuple[int, np.ndarray]] = []
+    scores = TranslateScores(ctx, p, names) if p.target else None
 
-    def flush() -> None:
+    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
         x = np.stack([img for _, img in batch])
         if p.tile is not None or max(x.shape[1:3]) > 1024:
             preds = translate_tiled(fn, x, p.tile or 512, p.overlap, multiple)
@@ -332,111 +268,14 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
             if scores is not None:
                 scores.add(i, img, pred)
         progress.update(len(batch))
-        batch.clear()
 
     # one image at a time: decode, translate, write, drop (memory does not grow with the
     # set); consecutive images of one size up to 1024 px share a forward pass, batch_size at
     # a time; larger ones go alone, in tiles
-    for i in range(len(images)):
-        img = images.load(i)
-        if batch and (img.shape != batch[0][1].shape or len(batch) >= p.batch_size):
-            flush()
-        batch.append((i, img))
-        if max(img.shape[:2]) > 1024:
-            flush()
-    if batch:
-        flush()
+    for batch in translate_batches(images, p.batch_size):
+        flush(batch)
     progress.close()
     outputs = {"images": out.finish()}
     if scores is not None:
         outputs.update(scores.finish())
-    return outputs
-
-
-class Scores:
-    """PSNR/SSIM against ``target`` and, with ``baseline_*``, the affine colour baseline,
-    image by image as ``translate`` writes them (nothing is kept but the numbers): the same
-    metrics, keys, outputs (``metrics``: metrics.json; ``baseline``: the baseline's images
-    named like the inputs) as the PyTorch backend."""
-
-    def __init__(self, ctx: Any, p: Any, names: list[str]):
-        from artforge.metrics import fit_affine_colour
-
-        self.ctx, self.names = ctx, names
-        self.target = target = ctx.images(p.target)
-        t_index = {n: i for i, n in enumerate(target.names)}
-        self.pairs = {i: t_index[n] for i, n in enumerate(names) if n in t_index}
-        if not self.pairs:
-            raise StepError(
-                f"step '{ctx.step_id}': no target image shares a file name with the inputs"
-            )
-        self.coef = None
-        self.writer = None
-        if p.baseline_source:
-            src, tgt = ctx.images(p.baseline_source), ctx.images(p.baseline_target)
-            tmap = {n: i for i, n in enumerate(tgt.names)}
-            sel = [(i, tmap[n]) for i, n in enumerate(src.names) if n in tmap]
-            if not sel:
-                raise StepError(
-                    f"step '{ctx.step_id}': the baseline source and target share no file names"
-                )
-            self.coef = fit_affine_colour(
-                [src.load(i) for i, _ in sel], [tgt.load(j) for _, j in sel]
-            )
-            ctx.info["baseline"] = (
-                "per-channel affine colour map fitted by least squares on the training pairs"
-            )
-            self.writer = ctx.image_writer("baseline")
-        self.per_image: dict[str, dict[str, float]] = {}
-
-    def add(self, i: int, inp: np.ndarray, pred: np.ndarray) -> None:
-        from artforge.metrics import apply_affine_colour, psnr, ssim
-
-        base = None
-        if self.writer is not None:
-            base = apply_affine_colour(inp, self.coef)
-            self.writer.add(base, name=self.names[i])
-        if i not in self.pairs:
-            return
-        truth = self.target.load(self.pairs[i])
-        if pred.shape != truth.shape:
-            return
-        row = {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth)}
-        if base is not None:
-            row["baseline_psnr"] = psnr(base, truth)
-            row["baseline_ssim"] = ssim(base, truth)
-        self.per_image[self.names[i]] = {k: round(v, 4) for k, v in row.items()}
-
-    def finish(self) -> dict[str, Any]:
-        outputs: dict[str, Any] = {}
-        if self.writer is not None:
-            outputs["baseline"] = self.writer.finish(
-                method="per-channel affine colour map", coefficients=self.coef.round(5).tolist()
-            )
-        return _summary(self.ctx, self.coef, self.per_image, outputs)
-
-
-def _summary(
-    ctx: Any, coef: Any, per_image: dict[str, dict[str, float]], outputs: dict[str, Any]
-) -> dict[str, Any]:
-    """The mean scores into ``ctx.metrics`` and metrics.json (the ``metrics`` output)."""
-    if not per_image:
-        raise StepError(f"step '{ctx.step_id}': targets and outputs differ in size; cannot score")
-    keys = next(iter(per_image.values())).keys()
-    means = {k: round(float(np.mean([r[k] for r in per_image.values()])), 4) for k in keys}
-    ctx.metrics.update(means)
-    if coef is not None:
-        ctx.metrics["psnr_margin_db"] = round(means["psnr"] - means["baseline_psnr"], 3)
-    ctx.metrics["scored_images"] = len(per_image)
-    ctx.metrics["per_image"] = per_image
-    art = ctx.file_artifact("metrics", "metrics.json")
-    summary: dict[str, Any] = {"mean": means, "psnr_margin_db": ctx.metrics.get("psnr_margin_db")}
-    if coef is not None:
-        summary["baseline"] = {
-            "method": "per-channel affine colour map, least squares on the training pairs",
-            "coefficients": {c: coef[k].round(6).tolist() for k, c in enumerate("RGB")},
-        }
-    summary["per_image"] = per_image
-    write_json(art.path, summary)
-    outputs["metrics"] = art
     return outputs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from artforge.api import StepError
+from artforge.gan_steps import registered_data
 
 
 def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
@@ -27,47 +27,30 @@ def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
 
 def build_data(ctx: Any, p: Any, kind: str) -> tuple[Any, str]:
     """The training data of ``kind`` from the step's parameters, as the built-in models
-    build theirs, and a few words on it for the log."""
-    load = p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
-    if kind == "paired":
+    build theirs, and a few words on it for the log (:func:`artforge.gan_steps.registered_data`
+    with this backend's data classes)."""
+
+    def paired(load: int) -> Any:
         from .data import PairedData, paired_from_folder, paired_from_sets
 
         if p.folder:
             _, a, b = paired_from_folder(ctx.resolve_path(p.folder), p.direction)
         else:
             _, a, b = paired_from_sets(ctx.images(p.source), ctx.images(p.target))
-        data = PairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
-        ctx.metrics["pairs"] = len(data)
-        described, unit = f"{len(data)} pairs", "training pairs"
-    elif kind == "unpaired":
+        return PairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+
+    def unpaired(load: int) -> Any:
         from .cyclegan import UnpairedData, unpaired_from_folder
 
         if p.folder:
             a, b = unpaired_from_folder(ctx.resolve_path(p.folder), p.direction)
         else:
             a, b = ctx.images(p.source).load_all(), ctx.images(p.target).load_all()
-        data = UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
-        ctx.metrics["images_A"] = len(data.a)
-        ctx.metrics["images_B"] = len(data.b)
-        described, unit = f"{len(data.a)} A / {len(data.b)} B images", "training images"
-    elif kind == "images":
-        from .dcgan import ImageData
-        from .gan_steps import _folder_images
+        return UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
 
-        if p.data:
-            src = ctx.images(p.data)
-            images, labels = src.load_all(), src.labels
-        else:
-            images, labels, _ = _folder_images(ctx.resolve_path(p.folder), False)
-        data = ImageData(images, labels or None, p.image_size, p.flip, seed=ctx.seed)
-        ctx.metrics["images"] = len(data)
-        described, unit = f"{len(data)} images", "training images"
-    else:  # pragma: no cover - the registry refuses other kinds
-        raise StepError(f"step '{ctx.step_id}': unknown training data kind {kind!r}")
-    if len(data) < p.batch_size:
-        raise StepError(
-            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
-            f"{unit}",
-            hint="lower batch_size",
-        )
-    return data, described
+    def images(imgs: list, labels: list | None) -> Any:
+        from .dcgan import ImageData
+
+        return ImageData(imgs, labels, p.image_size, p.flip, seed=ctx.seed)
+
+    return registered_data(ctx, p, kind, paired=paired, unpaired=unpaired, images=images)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from artforge.api import DataError, StepError, derive_seed, resize, resize_crop
+from artforge.images import folder_images  # noqa: F401 - re-exported (tests, registered trainers)
 
 from .data import to_uint8_images
 from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -266,77 +267,11 @@ def load_generator(meta: dict[str, Any], path: Path) -> DCGANGenerator:
     return net.eval()
 
 
-def folder_images(
-    folder: Path, labelled: bool
-) -> tuple[list[np.ndarray], list[int] | None, list[str]]:
-    """Images of a folder; labelled: one sub-folder per class (sorted names are the classes)."""
-    from artforge.api import load_image
-    from artforge.images import list_images
-
-    if not folder.is_dir():
-        raise DataError(f"training folder not found: {folder}")
-    if not labelled:
-        files = list_images(folder)
-        if not files:
-            raise DataError(f"no images in {folder}")
-        return [load_image(f) for f in files], None, []
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    images, labels = [], []
-    for k, c in enumerate(classes):
-        for f in list_images(folder / c):
-            images.append(load_image(f))
-            labels.append(k)
-    if not images:
-        raise DataError(
-            f"no labelled images in {folder}",
-            hint="cdcgan wants one sub-folder of images per class",
-        )
-    return images, labels, classes
-
-
 def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
-    """The train-gan step for model dcgan / cdcgan (as the Keras backend's ``train_dcgan``)."""
-    conditional = p.model == "cdcgan"
-    classes: list[str] = []
-    if p.data:
-        src = ctx.images(p.data)
-        images, labels = src.load_all(), src.labels
-        if conditional and not labels:
-            raise StepError(
-                f"step '{ctx.step_id}': cdcgan needs labelled images, and {p.data} has no labels",
-                hint="use a step that labels its images, a folder with one sub-folder per class, or model: dcgan",
-            )
-        classes = list(src.meta.get("classes", []))
-    else:
-        images, labels, classes = folder_images(ctx.resolve_path(p.folder), conditional)
-    if not conditional:
-        labels = None
-    n_classes = int(max(labels)) + 1 if labels else 0
-    data = ImageData(images, labels, p.image_size, p.flip)
-    if len(data) < p.batch_size:
-        raise StepError(
-            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} training images",
-            hint="lower batch_size",
-        )
-    ctx.metrics["images"] = len(data)
-    if n_classes:
-        ctx.metrics["classes"] = n_classes
-    evaluator = None
-    if p.eval_data:
-        from artforge.sampling import TrainingEval
+    """The train-gan step for model dcgan / cdcgan (:func:`artforge.gan_steps.train_image_gan`
+    with this backend's data and trainer, as the Keras backend's ``train_dcgan``)."""
+    from artforge.gan_steps import train_image_gan
 
-        evaluator = TrainingEval.from_params(ctx, p, n_classes, classes)
-    trainer = DCGANTrainer(ctx, p, data, n_classes, evaluator)
-    ctx.log(
-        f"  {p.model}: {len(data)} images at {p.image_size}px"
-        + (f", {n_classes} classes" if n_classes else "")
-        + f", batch {p.batch_size}, {trainer.total_epochs} epochs on {trainer.rt.describe()['device_name']}"
+    return train_image_gan(
+        ctx, p, lambda images, labels: ImageData(images, labels, p.image_size, p.flip), DCGANTrainer
     )
-    trainer.fit()
-    if evaluator is not None:
-        evaluator.finish(ctx, trainer.series)
-    outputs = trainer.export(ctx)
-    if classes:
-        outputs["generator"].meta["classes"] = classes
-    outputs["samples"] = trainer.copy_samples(ctx)
-    return outputs

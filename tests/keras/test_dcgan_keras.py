@@ -8,46 +8,14 @@ import pytest
 pytestmark = pytest.mark.keras
 pytest.importorskip("keras")
 
-from artforge.artifacts import ImageSet  # noqa: E402
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
-from artforge.images import save_png  # noqa: E402
 from artforge.schemas.gan import TrainGanParams  # noqa: E402
-
-
-def _labelled_set(root, n=24, size=32):
-    """Two classes: dark horizontal stripes (0) and bright vertical stripes (1)."""
-    rng = np.random.default_rng(0)
-    files, labels = [], []
-    yy, xx = np.mgrid[0:size, 0:size]
-    for i in range(n):
-        c = i % 2
-        phase = rng.integers(0, 4)
-        stripes = ((yy if c == 0 else xx) + phase) // 4 % 2
-        img = np.stack([stripes * (80 + 120 * c)] * 3, -1).astype(np.uint8)
-        save_png(root / f"img{i:02d}.png", img)
-        files.append(f"img{i:02d}.png")
-        labels.append(c)
-    return ImageSet(root, files, labels, {"classes": ["horizontal", "vertical"]})
+from tests.helpers_gan import dcgan_params, step_context  # noqa: E402
+from tests.helpers_gan import labelled_set as _labelled_set  # noqa: E402
 
 
 def _ctx(tmp_path, images):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="train",
-        uses="train-gan",
-        seed=0,
-        backend="keras",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: images,
-        log=lambda m: None,
-        quiet=True,
-    )
+    return step_context(tmp_path, "keras", lambda ref: images)
 
 
 @pytest.mark.slow
@@ -57,18 +25,11 @@ def test_dcgan_trains_exports_and_samples(tmp_path, model, loss):
 
     images = _labelled_set(tmp_path / "data")
     ctx = _ctx(tmp_path, images)
-    p = TrainGanParams(
+    p = dcgan_params(
         model=model,
-        data="${d.images}",
-        image_size=32,
         batch_size=8,
-        epochs=2,
-        nz=16,
-        ngf=8,
-        ndf=8,
         loss=loss,
         n_critic=2 if loss == "wgan-gp" else 1,
-        flip=False,
         ema=0.9,
     )
     out = train_gan(ctx, p)

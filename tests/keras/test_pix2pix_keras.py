@@ -11,59 +11,25 @@ import pytest
 pytestmark = pytest.mark.keras
 pytest.importorskip("keras")
 
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import Diverged, StepError  # noqa: E402
 from artforge.images import save_png  # noqa: E402
 from artforge.schemas.gan import TrainGanParams  # noqa: E402
 from artforge_keras.data import PairedData, paired_from_folder  # noqa: E402
 from artforge_keras.pix2pix import Pix2PixTrainer  # noqa: E402
 from artforge_keras.training import trainer as trainer_mod  # noqa: E402
+from tests.helpers_gan import block_pairs, pix2pix_params, step_context  # noqa: E402
 
 
 def _ctx(tmp_path, seed=0):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="train",
-        uses="train-gan",
-        seed=seed,
-        backend="keras",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: None,
-        log=lambda m: None,
-        quiet=True,
-    )
+    return step_context(tmp_path, "keras", seed=seed)
 
 
 def _data(n=8, size=16):
-    rng = np.random.default_rng(0)
-    # smooth random images (4x4 blocks upsampled) and their negatives: a learnable mapping
-    a = [
-        np.kron(rng.integers(0, 255, (4, 4, 3)), np.ones((size // 4, size // 4, 1))).astype(
-            np.uint8
-        )
-        for _ in range(n)
-    ]
-    return PairedData(a, [255 - x for x in a], size, size, flip=False)
+    a, b = block_pairs(n, size)
+    return PairedData(a, b, size, size, flip=False)
 
 
-def _params(**kw):
-    base = dict(
-        source="${s.a}",
-        target="${s.b}",
-        image_size=16,
-        batch_size=4,
-        epochs=2,
-        ngf=8,
-        ndf=8,
-        n_layers_d=2,
-    )
-    base.update(kw)
-    return TrainGanParams(**base)
+_params = pix2pix_params
 
 
 @pytest.mark.slow

@@ -10,44 +10,14 @@ import pytest
 pytestmark = pytest.mark.keras
 pytest.importorskip("keras")
 
-from artforge.artifacts import ImageSet  # noqa: E402
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
-from artforge.images import save_png  # noqa: E402
-from artforge.schemas.gan import SampleParams, TrainGanParams  # noqa: E402
-
-
-def _labelled_set(root, n=24, size=32):
-    rng = np.random.default_rng(0)
-    files, labels = [], []
-    yy, xx = np.mgrid[0:size, 0:size]
-    for i in range(n):
-        c = i % 2
-        stripes = ((yy if c == 0 else xx) + rng.integers(0, 4)) // 4 % 2
-        img = np.stack([stripes * (80 + 120 * c)] * 3, -1).astype(np.uint8)
-        save_png(root / f"img{i:02d}.png", img)
-        files.append(f"img{i:02d}.png")
-        labels.append(c)
-    return ImageSet(root, files, labels, {"classes": ["horizontal", "vertical"]})
+from artforge.schemas.gan import SampleParams  # noqa: E402
+from tests.helpers_gan import dcgan_params, step_context  # noqa: E402
+from tests.helpers_gan import labelled_set as _labelled_set  # noqa: E402
 
 
 def _ctx(tmp_path, arts, step_id="sample", seed=0):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id=step_id,
-        uses=step_id,
-        seed=seed,
-        backend="keras",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: arts[ref],
-        log=lambda m: None,
-        quiet=True,
-    )
+    return step_context(tmp_path, "keras", lambda ref: arts[ref], step_id=step_id, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +28,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     images = _labelled_set(root / "data")
     ctx = _ctx(root, {"${d.images}": images}, step_id="train")
-    p = TrainGanParams(
-        model="cdcgan",
-        data="${d.images}",
-        eval_data="${d.images}",
-        eval_samples=20,
-        image_size=32,
-        batch_size=8,
-        epochs=2,
-        nz=16,
-        ngf=8,
-        ndf=8,
-        flip=False,
-    )
+    p = dcgan_params(eval_data="${d.images}", eval_samples=20, batch_size=8)
     out = train_gan(ctx, p)
     return ctx, out, images
 

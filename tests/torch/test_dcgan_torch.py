@@ -10,65 +10,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from artforge.artifacts import ImageSet  # noqa: E402
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
 from artforge.images import save_png  # noqa: E402
 from artforge.schemas.gan import TrainGanParams  # noqa: E402
 from artforge_torch.dcgan import DCGANTrainer, ImageData  # noqa: E402
 from artforge_torch.nets.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from artforge_torch.nets.losses import gradient_penalty  # noqa: E402
-
-
-def _labelled_set(root, n=24, size=32):
-    """Two classes: dark horizontal stripes (0) and bright vertical stripes (1)."""
-    rng = np.random.default_rng(0)
-    files, labels = [], []
-    yy, xx = np.mgrid[0:size, 0:size]
-    for i in range(n):
-        c = i % 2
-        phase = rng.integers(0, 4)
-        stripes = ((yy if c == 0 else xx) + phase) // 4 % 2
-        img = np.stack([stripes * (80 + 120 * c)] * 3, -1).astype(np.uint8)
-        save_png(root / f"img{i:02d}.png", img)
-        files.append(f"img{i:02d}.png")
-        labels.append(c)
-    return ImageSet(root, files, labels, {"classes": ["horizontal", "vertical"]})
+from tests.helpers_gan import dcgan_params, step_context  # noqa: E402
+from tests.helpers_gan import labelled_set as _labelled_set  # noqa: E402
 
 
 def _ctx(tmp_path, images=None, seed=0):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="train",
-        uses="train-gan",
-        seed=seed,
-        backend="torch",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: images,
-        log=lambda m: None,
-        quiet=True,
-    )
+    return step_context(tmp_path, "torch", lambda ref: images, seed=seed)
 
 
-def _params(**kw):
-    base = dict(
-        model="cdcgan",
-        data="${d.images}",
-        image_size=32,
-        batch_size=4,
-        epochs=2,
-        nz=16,
-        ngf=8,
-        ndf=8,
-        flip=False,
-    )
-    base.update(kw)
-    return TrainGanParams(**base)
+_params = dcgan_params
 
 
 def _data(tmp_path, n=8, conditional=True):

@@ -11,11 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from artforge.artifacts import ImageSet, ModelArtifact  # noqa: E402
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
 from artforge.images import save_png  # noqa: E402
 from artforge.sampling import balanced_labels, latent_walk, resolve_classes, slerp  # noqa: E402
 from artforge.schemas.gan import SampleParams  # noqa: E402
+from tests.helpers_gan import step_context  # noqa: E402
 
 
 def make_generator(root, n_classes=3, nz=8, size=32, seed=0):
@@ -70,22 +70,7 @@ def labelled_set(root, n=24, size=32, k=3):
 
 
 def ctx_for(tmp_path, arts, seed=0, backend="torch"):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="sample",
-        uses="sample",
-        seed=seed,
-        backend=backend,
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: arts[ref],
-        log=lambda m: None,
-        quiet=True,
-    )
+    return step_context(tmp_path, backend, lambda ref: arts[ref], step_id="sample", seed=seed)
 
 
 def run_sample(tmp_path, arts, seed=0, **kw):

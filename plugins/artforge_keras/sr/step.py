@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from artforge.api import DataError, StepError
+from artforge.images import check_tile, scaled_tiles
 from artforge.schemas.sr import BASELINE_METHODS
 from artforge.sr_baselines import downscale, modcrop, upscale, y_psnr, y_ssim
 
@@ -173,26 +174,12 @@ def tiled_pieces(fn, cut, h: int, w: int, scale: int, tile: int, overlap: int):
     """The output tile by tile: ``(rows, cols, piece)`` with ``piece`` ``fn``'s output for the
     output area ``[rows, cols]``, its input cut by ``cut(ya, yb, xa, xb)`` (an (N, yb - ya,
     xb - xa, C) array) with ``overlap`` pixels of context; only one tile is alive at a time."""
-    for y0 in range(0, h, tile):
-        y1 = min(y0 + tile, h)
-        ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
-        for x0 in range(0, w, tile):
-            x1 = min(x0 + tile, w)
-            xa, xb = max(x0 - overlap, 0), min(x1 + overlap, w)
-            piece = fn(cut(ya, yb, xa, xb))
-            if piece.shape[1:3] != ((yb - ya) * scale, (xb - xa) * scale):
-                raise ValueError(
-                    f"the network turned a {xb - xa}x{yb - ya} tile into "
-                    f"{piece.shape[2]}x{piece.shape[1]}, expected x{scale}"
-                )
-            rows = slice(y0 * scale, y1 * scale)
-            cols = slice(x0 * scale, x1 * scale)
-            kept = piece[
-                :,
-                (y0 - ya) * scale : (y1 - ya) * scale,
-                (x0 - xa) * scale : (x1 - xa) * scale,
-            ]
-            yield rows, cols, kept
+    for ya, yb, xa, xb, rows, cols, keep_rows, keep_cols in scaled_tiles(
+        h, w, tile, overlap, scale
+    ):
+        piece = fn(cut(ya, yb, xa, xb))
+        check_tile(piece.shape[1:3], (yb - ya, xb - xa), scale)
+        yield rows, cols, piece[:, keep_rows, keep_cols]
 
 
 def tiled_forward(fn, x: np.ndarray, scale: int, tile: int | None, overlap: int) -> np.ndarray:

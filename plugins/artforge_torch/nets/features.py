@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +125,24 @@ class VGG19WeightsError(ValueError, RuntimeError):
     ``RuntimeError``, what ``load_state_dict`` raises, for callers that catch that."""
 
 
+def read_weights_file(path: Path, error: type[Exception], what: str) -> Any:
+    """What a ``.safetensors`` file or a ``torch.save`` file (read with ``weights_only=True``)
+    holds, a ``state_dict`` wrapper removed; ``error`` naming the file (and ``what`` weights)
+    when it cannot be read."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable, not a tensor file, unsafe pickle, ...
+        raise error(f"cannot read {what} weights from {path}: {type(exc).__name__}: {exc}") from exc
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    return sd
+
+
 def load_vgg19_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load VGG19 ImageNet weights from ``path`` into ``model`` (a ``VGG19Features`` or
     its ``features`` Sequential) and return ``model``.
@@ -135,19 +154,7 @@ def load_vgg19_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     unexpected or wrongly shaped key when the file does not fit.
     """
     path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd = load_file(str(path))
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unreadable, not a tensor file, unsafe pickle, ...
-        raise VGG19WeightsError(
-            f"cannot read VGG19 weights from {path}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
+    sd = read_weights_file(path, VGG19WeightsError, "VGG19")
     if not isinstance(sd, dict):
         raise VGG19WeightsError(f"{path} does not hold a state dict (got {type(sd).__name__})")
     feats: dict[str, torch.Tensor] = {}

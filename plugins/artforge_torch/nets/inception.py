@@ -37,6 +37,8 @@ from torch import nn
 
 from artforge.api import DataError
 
+from .features import read_weights_file
+
 WEIGHTS_ENV = "ARTFORGE_INCEPTION_WEIGHTS"
 FID_WEIGHTS_GLOB = "pt_inception-2015-12-05-*.pth"  # pytorch-fid's file
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -239,19 +241,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InceptionWeightsError(f"Inception weights not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd = load_file(str(path))
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unreadable, not a tensor file, unsafe pickle, ...
-        raise InceptionWeightsError(
-            f"cannot read Inception weights from {path}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
+    sd = read_weights_file(path, InceptionWeightsError, "Inception")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise InceptionWeightsError(
             f"{path} does not hold a state dict of tensors (got {type(sd).__name__})"

@@ -19,17 +19,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-
-def tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, ...]]:
-    """``(y0, y1, x0, x1, ya, yb, xa, xb)`` for every tile of an ``h x w`` input, row by row:
-    the tile's own area ``[y0:y1, x0:x1]`` and the area cut for it with ``overlap`` pixels of
-    context ``[ya:yb, xa:xb]`` (less at the image border)."""
-    for y0 in range(0, h, tile):
-        y1 = min(y0 + tile, h)
-        ya, yb = max(y0 - overlap, 0), min(y1 + overlap, h)
-        for x0 in range(0, w, tile):
-            x1 = min(x0 + tile, w)
-            yield y0, y1, x0, x1, ya, yb, max(x0 - overlap, 0), min(x1 + overlap, w)
+from artforge.images import check_tile, scaled_tiles
 
 
 def tiled_pieces(
@@ -45,22 +35,12 @@ def tiled_pieces(
     for the output area ``[rows, cols]``, the input cut by ``cut(ya, yb, xa, xb)`` (an
     ``N x C x (yb - ya) x (xb - xa)`` tensor). Only one tile is alive at a time, so a caller
     that stores each piece (as uint8, say) needs no full-size float buffer."""
-    for y0, y1, x0, x1, ya, yb, xa, xb in tiles(h, w, tile, overlap):
+    for ya, yb, xa, xb, rows, cols, keep_rows, keep_cols in scaled_tiles(
+        h, w, tile, overlap, scale
+    ):
         piece = net(cut(ya, yb, xa, xb))
-        if piece.shape[-2:] != ((yb - ya) * scale, (xb - xa) * scale):
-            raise ValueError(
-                f"the network turned a {xb - xa}x{yb - ya} tile into "
-                f"{piece.shape[-1]}x{piece.shape[-2]}, expected x{scale}"
-            )
-        rows = slice(y0 * scale, y1 * scale)
-        cols = slice(x0 * scale, x1 * scale)
-        kept = piece[
-            :,
-            :,
-            (y0 - ya) * scale : (y1 - ya) * scale,
-            (x0 - xa) * scale : (x1 - xa) * scale,
-        ]
-        yield rows, cols, kept
+        check_tile(piece.shape[-2:], (yb - ya, xb - xa), scale)
+        yield rows, cols, piece[:, :, keep_rows, keep_cols]
 
 
 def tiled_forward(
