@@ -102,6 +102,8 @@ def test_divergence_guard_rollback_lowers_the_learning_rate(tmp_path, monkeypatc
     assert any("rolled back" in w for w in trainer.ctx.warnings)
 
 
+# the stand-in train_step steps no optimiser, so torch warns about the scheduler's order
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`:UserWarning")
 def test_discriminator_collapse_is_detected(tmp_path, monkeypatch):
     trainer = Pix2PixTrainer(_ctx(tmp_path), _params(collapse_patience=3), _data())
     monkeypatch.setattr(trainer, "train_step", lambda batch: {"loss_D": 0.0, "loss_G": 5.0})
