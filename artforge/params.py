@@ -252,9 +252,10 @@ def check_registered(
     def fail(message: str, hint: str | None) -> PydanticCustomError:
         return PydanticCustomError("artforge_name", "{message}", {"message": message, "hint": hint})
 
-    listing = f"built-in: {', '.join(builtin)}"
+    parts = [f"built-in: {', '.join(builtin)}"] if builtin else []
     if known:
-        listing += f"; registered for backend {backend}: {', '.join(known)}"
+        parts.append(f"registered for backend {backend}: {', '.join(known)}")
+    listing = "; ".join(parts)
     if registry is None:
         mean = suggest(value, (*builtin, *aliases))
         raise fail(
@@ -286,5 +287,5 @@ def check_registered(
     mean = suggest(value, (*builtin, *known, *aliases))
     raise fail(
         f"unknown {what} '{value}' for backend {backend}" + (f"; {mean}" if mean else ""),
-        listing if known else f"{listing}; no {noun} is registered for backend {backend}",
+        listing if known else "; ".join([*parts, f"no {noun} is registered for backend {backend}"]),
     )

@@ -13,7 +13,9 @@
 ``model`` may also name a GAN trainer a plugin registers for the step's backend
 (``register_trainers`` with ``data="paired"``, ``"unpaired"`` or ``"images"``): it is checked
 when the recipe is loaded (the loader passes the registry in the validation context), needs
-the inputs of its data kind, and gets its own settings from ``options``.
+the inputs of its data kind, and gets its own settings from ``options``. ``sample``'s
+``generator`` names a generator a plugin registers (``register_models``) and is checked the
+same way.
 """
 
 from __future__ import annotations
@@ -271,11 +273,13 @@ class SampleParams(Params):
     model: InputRef | None = Field(
         None, description="a trained dcgan/cdcgan generator (`${train.generator}`)"
     )
-    generator: str | None = Field(
+    generator: str | None = component_field(
+        "generator",
+        (),
         None,
-        description="instead of model: a generator registered by a plugin (`artforge plugins` "
-        "lists them, e.g. cppn from artforge-glitch), built with `options` and random weights "
-        "drawn from the step's seed",
+        "instead of model: a generator registered by a plugin for this backend (`artforge "
+        "plugins` lists them, e.g. cppn from artforge-glitch), built with `options` and random "
+        "weights drawn from the step's seed",
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
@@ -313,6 +317,15 @@ class SampleParams(Params):
         "`reference` (torch helper)",
     )
     batch_size: int = Field(256, ge=1, le=4096, description="images per forward pass")
+
+    @field_validator("generator")
+    @classmethod
+    def _generator(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # checked when the recipe is loaded (the loader passes the registry); there are no
+        # built-in generators, so without a registry a name is left to the step to look up
+        if v is None or (info.context or {}).get("registry") is None:
+            return v
+        return check_registered(v, info, kind="generator", builtin=(), what="generator")
 
     @model_validator(mode="after")
     def _check(self) -> SampleParams:

@@ -11,6 +11,8 @@ This module is itself the test plugin: its ``@hookimpl`` functions register
   l-alpha-beta space are matched to the style image's (a class ``O(ctx, params)``);
 - ``histogram-match`` (torch): exact per-channel histogram specification of the content
   image to the style image (a function ``stylize(content, style, params)``).
+- ``sparkle`` (torch, ``register_models``): a generator ``sample`` names with ``generator:``
+  (only its load-time validation is tested here; tests/torch/test_sample.py samples one).
 
 A recipe trains with the first, translates with its generator and stylizes with the other
 two through ``run_recipe``; misspelt names, names registered only for the other backend and
@@ -69,6 +71,17 @@ def register_style_optimisers(register):
         f"{__name__}:match_histograms",
         backend="torch",
         description="per-channel histogram specification",
+    )
+
+
+@hookimpl
+def register_models(register):
+    register(
+        "generator",
+        "sparkle",
+        f"{__name__}:Pix2PixL2Trainer",  # never loaded: only the name is validated here
+        backend="torch",
+        description="a registered generator for sample's generator: (validation only)",
     )
 
 
@@ -401,6 +414,36 @@ def test_a_name_registered_only_for_the_other_backend_says_which(tmp_path):
     # colour-transfer is registered for any backend
     ok = text.replace("histogram-match", "colour-transfer")
     assert load(ok, tmp_path)[0].steps[1].params.method == "colour-transfer"
+
+
+SAMPLE = "  - id: walk\n    uses: sample\n    with:\n      generator: sparkle\n      n: 4\n"
+
+
+def test_sample_generator_is_checked_when_the_recipe_loads(tmp_path):
+    text = "name: r\nbackend: torch\nsteps:\n" + SAMPLE
+    assert load(text, tmp_path)[0].steps[0].params.generator == "sparkle"
+
+    with pytest.raises(RecipeError) as err:
+        load(text.replace("sparkle", "sparkel"), tmp_path)
+    msg = str(err.value)
+    assert f"{tmp_path / 'recipe.yaml'}:7:18" in msg and "steps[0].with.generator" in msg
+    assert "unknown generator 'sparkel' for backend torch; did you mean 'sparkle'?" in msg
+    # the backend's own registered networks are listed too (no "built-in:" part: there is none)
+    assert err.value.hint.startswith("registered for backend torch: ")
+    assert "sparkle" in err.value.hint
+
+    # registered for torch only: a keras step says which backend has it
+    with pytest.raises(RecipeError) as err:
+        load(text.replace("backend: torch", "backend: keras"), tmp_path)
+    assert (
+        "generator 'sparkle' is a generator registered for backend torch only, not for "
+        "backend keras" in str(err.value)
+    )
+    assert err.value.hint.startswith("set backend: torch on this step")
+
+    # a recipe naming no registered generator is still refused at load time
+    with pytest.raises(RecipeError, match="unknown generator 'cppm' for backend torch"):
+        load(text.replace("sparkle", "cppm"), tmp_path)
 
 
 def test_registered_trainers_need_their_data_and_built_ins_refuse_options(tmp_path):

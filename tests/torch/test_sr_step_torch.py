@@ -200,3 +200,156 @@ def test_invalid_parameters_are_recipe_errors(host, tmp_path, params, message):
     path.write_text(HEAD + f"  - id: sr\n    uses: super-resolve\n    with: {params}\n")
     with pytest.raises(RecipeError, match=message):
         load_recipe(path, host)
+
+
+# -- streaming: one image alive at a time ------------------------------------------------------
+class _Events:
+    """What the fake image sets and writers saw, in order."""
+
+    def __init__(self):
+        self.log: list[tuple[str, str, str]] = []
+        self.live = 0  # decoded inputs not yet written to every writer
+        self.most_live = 0
+
+
+class _FakeSet:
+    def __init__(self, events, what, names, size):
+        self.events, self.what, self.names, self.size = events, what, names, size
+        self.paths = [f"/nonexistent/{n}.png" for n in names]  # headers unread: sizes unknown
+
+    def __len__(self):
+        return len(self.names)
+
+    def load(self, i):
+        self.events.log.append(("load", self.what, self.names[i]))
+        if self.what == "src":
+            self.events.live += 1
+            self.events.most_live = max(self.events.most_live, self.events.live)
+        rng = np.random.default_rng(i)
+        return rng.integers(0, 256, (self.size, self.size, 3), dtype=np.uint8)
+
+
+class _FakeWriter:
+    def __init__(self, events, output, last):
+        self.events, self.output, self.last, self.files = events, output, last, []
+
+    def add(self, image, name=None, label=None):
+        self.events.log.append(("add", self.output, name))
+        self.files.append(name)
+        if self.output == self.last:
+            self.events.live -= 1
+        return name
+
+    def finish(self, **meta):
+        return list(self.files)
+
+
+class _FakeCtx:
+    step_id = "sr"
+
+    def __init__(self, sets, last):
+        self.events = _Events()
+        self.sets, self.last = sets, last
+        self.metrics, self.info, self.warnings = {}, {}, []
+
+    def images(self, ref):
+        what, names, size = self.sets[ref]
+        return _FakeSet(self.events, what, names, size)
+
+    def image_writer(self, output, **meta):
+        return _FakeWriter(self.events, output, self.last)
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+@pytest.mark.parametrize("mode", ["evaluate", "upscale"])
+def test_the_step_writes_each_image_before_decoding_the_next(mode):
+    from artforge.schemas.sr import SuperResolveParams
+    from artforge_torch.sr.step import run as sr_run
+
+    names = ["a", "b", "c", "d"]
+    if mode == "evaluate":
+        sets = {"${s.x}": ("src", names, 24)}
+        p = SuperResolveParams(images="${s.x}", method="bicubic", mode="evaluate", scale=2)
+        last = "lowres"
+    else:  # with a ground truth for all but the last, decoded with its input
+        sets = {"${s.x}": ("src", names, 12), "${s.gt}": ("gt", names[:3], 24)}
+        p = SuperResolveParams(images="${s.x}", method="bicubic", scale=2, ground_truth="${s.gt}")
+        last = "bicubic"
+    ctx = _FakeCtx(sets, last)
+    outputs = sr_run(ctx, p)
+    log = ctx.events.log
+    assert ctx.events.most_live == 1  # one decoded input alive at a time
+    loads = [i for i, e in enumerate(log) if e[:2] == ("load", "src")]
+    for k, name in enumerate(names):
+        adds = [i for i, e in enumerate(log) if e[0] == "add" and e[2] == name]
+        assert len(adds) == (3 if mode == "evaluate" else 2)
+        # written through every writer before the next input is decoded
+        assert loads[k] < min(adds) and (k + 1 == len(names) or max(adds) < loads[k + 1])
+    if mode == "upscale":  # the ground truth too, one at a time next to its input
+        gts = [i for i, e in enumerate(log) if e[:2] == ("load", "gt")]
+        assert [log[i][2] for i in gts] == names[:3]
+        assert all(loads[k] < gts[k] < loads[k + 1] for k in range(3))
+        assert ctx.warnings and "1 image(s) have no ground truth" in ctx.warnings[0]
+    assert outputs["images"] == names and ctx.metrics["images"] == 4
+    scored = names if mode == "evaluate" else names[:3]
+    assert list(ctx.metrics["per_image"]) == scored
+    # the means are of the per-image scores (streamed, not collected)
+    per = ctx.metrics["per_image"]
+    assert ctx.metrics["y_psnr"] == pytest.approx(
+        np.mean([per[n]["y_psnr"] for n in scored]), abs=1e-3
+    )
+
+
+def test_a_learned_method_upscales_image_by_image(monkeypatch):
+    """The network's upscale is called per image, between decoding it and writing it."""
+    from artforge.schemas.sr import SuperResolveParams
+    from artforge.sr_baselines import upscale
+    from artforge_torch.sr import learned
+    from artforge_torch.sr.step import run as sr_run
+
+    class FakeUpscaler:
+        model_artifact = None
+        infer_seconds = 1.0
+
+        def __init__(self, ctx, p):
+            self.ctx, self.p, self.calls = ctx, p, []
+
+        def begin(self):
+            self.ctx.events.log.append(("begin", "", ""))
+
+        def upscale(self, i, lo, name):
+            self.ctx.events.log.append(("upscale", str(i), name))
+            return upscale(lo, self.p.scale, "bicubic")
+
+        def finish(self):
+            self.ctx.events.log.append(("finish", "", ""))
+            self.ctx.metrics["train_steps"] = 1
+
+    monkeypatch.setattr(learned, "Upscaler", FakeUpscaler)
+    names = ["a", "b", "c"]
+    ctx = _FakeCtx({"${s.x}": ("src", names, 24)}, "lowres")
+    p = SuperResolveParams(images="${s.x}", method="espcn", mode="evaluate", scale=2, steps=1)
+    sr_run(ctx, p)
+    kinds = [e[0] if e[0] != "add" else f"add {e[1]}" for e in ctx.events.log]
+    per_image = ["load", "upscale", "add images", "add bicubic", "add lowres"]
+    assert kinds == ["begin", *per_image * 3, "finish"]
+    assert ctx.events.most_live == 1
+    assert list(ctx.metrics)[:3] == ["train_steps", "scale", "images"]  # the record's order
+    assert ctx.metrics["psnr_gain_db"] == 0  # espcn faked by bicubic
+
+
+def test_evaluate_refuses_a_too_small_image_before_any_training(tmp_path):
+    """From the file headers, before the network trains on the set."""
+    from artforge.artifacts import ImageSet
+    from artforge.errors import DataError
+    from artforge.images import save_png
+    from artforge.sr_step import check_evaluate_sizes
+
+    save_png(tmp_path / "big.png", np.zeros((32, 32, 3), np.uint8))
+    save_png(tmp_path / "tiny.png", np.zeros((7, 40, 3), np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"not a png")  # load_image reports it later
+    check_evaluate_sizes(ImageSet(tmp_path, ["big.png", "broken.png"]), 4)
+    with pytest.raises(DataError, match=r"tiny: too small to downscale by 2 .*40x7"):
+        check_evaluate_sizes(ImageSet(tmp_path, ["big.png", "tiny.png"]), 2)

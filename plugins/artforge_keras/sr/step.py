@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import DataError, StepError
+from artforge.api import StepError
 from artforge.images import check_tile, scaled_tiles
-from artforge.schemas.sr import BASELINE_METHODS
-from artforge.sr_baselines import downscale, modcrop, upscale, y_psnr, y_ssim
+from artforge.sr_step import run_super_resolve
 
 MODEL_FILE = "sr.weights.h5"
 ARCH_OF = {"espcn": "espcn", "srresnet": "srresnet", "srgan": "srresnet"}
@@ -33,117 +32,8 @@ PAPERS = {
 
 
 def run(ctx, p):
-    src = ctx.images(p.images)
-    if len(src) == 0:
-        raise DataError(f"step '{ctx.step_id}': {p.images} holds no images")
-    s = p.scale
-    lows: list[np.ndarray] = []
-    truths: list[np.ndarray | None] = []
-    if p.mode == "evaluate":
-        for i in range(len(src)):
-            hr = modcrop(src.load(i), s)
-            if min(hr.shape[:2]) < 4 * s:
-                raise DataError(f"{src.names[i]}: too small to downscale by {s} and evaluate")
-            truths.append(hr)
-            lows.append(downscale(hr, s))
-    else:
-        lows = [src.load(i) for i in range(len(src))]
-        truths = _ground_truth(ctx, p, src, lows)
-
-    out = ctx.image_writer("images", scale=s, method=p.method)
-    bic = ctx.image_writer("bicubic", scale=s, method="bicubic")
-    lowres = ctx.image_writer("lowres", scale=s) if p.mode == "evaluate" else None
-    outputs: dict[str, Any] = {}
-
-    t0 = time.perf_counter()
-    if p.method in BASELINE_METHODS:
-        results = [upscale(lo, s, p.method) for lo in lows]
-        ctx.info["method"] = f"{p.method} interpolation (Pillow)"
-        infer_s = time.perf_counter() - t0
-    else:
-        up = Upscaler(ctx, p)
-        results = up.run(lows, src.names)
-        if up.model_artifact is not None:
-            outputs["model"] = up.model_artifact
-        infer_s = up.infer_seconds
-
-    scores: dict[str, list[float]] = {k: [] for k in ("y_psnr", "y_ssim", "bic_psnr", "bic_ssim")}
-    per_image: dict[str, dict[str, float]] = {}
-    for name, lo, res, hr in zip(src.names, lows, results, truths):
-        b = upscale(lo, s, "bicubic")
-        out.add(res, name=name)
-        bic.add(b, name=name)
-        if lowres is not None:
-            lowres.add(lo, name=name)
-        if hr is not None:
-            row = {
-                "y_psnr": y_psnr(res, hr, s),
-                "y_ssim": y_ssim(res, hr, s),
-                "bicubic_y_psnr": y_psnr(b, hr, s),
-                "bicubic_y_ssim": y_ssim(b, hr, s),
-            }
-            for k, key in (
-                ("y_psnr", "y_psnr"),
-                ("y_ssim", "y_ssim"),
-                ("bic_psnr", "bicubic_y_psnr"),
-                ("bic_ssim", "bicubic_y_ssim"),
-            ):
-                scores[k].append(row[key])
-            per_image[name] = {k: round(v, 4) for k, v in row.items()}
-
-    outputs["images"] = out.finish()
-    outputs["bicubic"] = bic.finish()
-    if lowres is not None:
-        outputs["lowres"] = lowres.finish()
-
-    ctx.metrics["scale"] = s
-    ctx.metrics["images"] = len(src)
-    if scores["y_psnr"]:
-        ctx.metrics["y_psnr"] = round(float(np.mean(scores["y_psnr"])), 3)
-        ctx.metrics["bicubic_y_psnr"] = round(float(np.mean(scores["bic_psnr"])), 3)
-        ctx.metrics["y_ssim"] = round(float(np.mean(scores["y_ssim"])), 4)
-        ctx.metrics["bicubic_y_ssim"] = round(float(np.mean(scores["bic_ssim"])), 4)
-        ctx.metrics["psnr_gain_db"] = round(
-            ctx.metrics["y_psnr"] - ctx.metrics["bicubic_y_psnr"], 3
-        )
-        if len(per_image) <= 12:
-            ctx.metrics["per_image"] = per_image
-        ctx.info["scores"] = f"Y-channel (BT.601) PSNR/SSIM, {s} border pixels shaved, against " + (
-            "the originals downscaled by bicubic" if p.mode == "evaluate" else p.ground_truth
-        )
-    pixels = sum(r.shape[0] * r.shape[1] for r in results)
-    ctx.metrics["megapixels_per_second"] = round(pixels / 1e6 / max(infer_s, 1e-9), 3)
-    ctx.info["compare"] = {"before": f"${{{ctx.step_id}.bicubic}}", "after": "images"}
-    return outputs
-
-
-def _ground_truth(ctx, p, src, lows) -> list[np.ndarray | None]:
-    if p.ground_truth is None:
-        return [None] * len(lows)
-    gt = ctx.images(p.ground_truth)
-    by_name = {n: i for i, n in enumerate(gt.names)}
-    truths: list[np.ndarray | None] = []
-    missing = []
-    for name, lo in zip(src.names, lows):
-        if name not in by_name:
-            missing.append(name)
-            truths.append(None)
-            continue
-        hr = gt.load(by_name[name])
-        want = (lo.shape[0] * p.scale, lo.shape[1] * p.scale)
-        if hr.shape[:2] != want:
-            raise StepError(
-                f"ground truth {name} is {hr.shape[1]}x{hr.shape[0]}, expected "
-                f"{want[1]}x{want[0]} (the input times {p.scale})"
-            )
-        truths.append(hr)
-    if missing:
-        ctx.warn(
-            f"{len(missing)} image(s) have no ground truth of the same name in "
-            f"{p.ground_truth} and are not scored (e.g. {missing[0]})"
-        )
-    return truths
-
+    """The ``super-resolve`` step on the Keras backend (see :mod:`artforge.sr_step`)."""
+    return run_super_resolve(ctx, p, lambda: Upscaler(ctx, p))
 
 # -- networks ----------------------------------------------------------------------------------
 def build_net(arch: str, scale: int, config: dict[str, Any] | None = None):
@@ -396,45 +286,58 @@ class Upscaler:
 
     # -- inference -------------------------------------------------------------------------
     def run(self, lows: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
+        """Every image of ``lows`` upscaled (the step streams them through :meth:`upscale`)."""
+        self.begin()
+        results = [self.upscale(i, lo, name) for i, (lo, name) in enumerate(zip(lows, names))]
+        self.finish()
+        return results
+
+    def begin(self) -> None:
+        """Before the first image."""
+        if self.net is None:
+            self.ctx.info["training"] = (
+                "zero-shot (Shocher et al. 2018): a network per image, trained on the image "
+                "and smaller copies of it degraded by the same x"
+                f"{self.p.scale} bicubic downscaling"
+            )
+
+    def upscale(self, i: int, lo: np.ndarray, name: str) -> np.ndarray:
+        """Image ``i`` of the set (``name``) upscaled; zero-shot: a network trained on it."""
         from .train import PairSampler, zero_shot_fathers
 
         p, ctx = self.p, self.ctx
-        results = []
-        if self.net is None:
-            ctx.info["training"] = (
-                "zero-shot (Shocher et al. 2018): a network per image, trained on the image "
-                "and smaller copies of it degraded by the same x"
-                f"{p.scale} bicubic downscaling"
+        net = self.net
+        if net is None:
+            fathers, weights = zero_shot_fathers(
+                lo, p.scale, min_size=max(2 * p.scale, min(lo.shape[:2]) // 2)
             )
-        for i, lo in enumerate(lows):
-            net = self.net
-            if net is None:
-                fathers, weights = zero_shot_fathers(
-                    lo, p.scale, min_size=max(2 * p.scale, min(lo.shape[:2]) // 2)
-                )
-                sampler = PairSampler(
-                    fathers,
-                    p.scale,
-                    p.patch_size,
+            sampler = PairSampler(
+                fathers,
+                p.scale,
+                p.patch_size,
+                ctx.seed + i,
+                weights=weights,
+                **p.degradation.model_dump(),
+                what=f"zero-shot image {name}",
+            )
+            with self.rt.scope():
+                net = self._fit(
+                    sampler,
                     ctx.seed + i,
-                    weights=weights,
-                    **p.degradation.model_dump(),
-                    what=f"zero-shot image {names[i]}",
+                    progress_desc=f"zero-shot {name}",
+                    tag=f"_{i}",
+                    record=i == 0,
                 )
-                with self.rt.scope():
-                    net = self._fit(
-                        sampler,
-                        ctx.seed + i,
-                        progress_desc=f"zero-shot {names[i]}",
-                        tag=f"_{i}",
-                        record=i == 0,
-                    )
-            overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
-            fn = _inference(net, self.rt)
-            t0 = time.perf_counter()
-            results.append(tiled_to_image(fn, lo, p.scale, p.tile, overlap))
-            self.infer_seconds += time.perf_counter() - t0
-        stats = self._train_stats
+        overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
+        fn = _inference(net, self.rt)
+        t0 = time.perf_counter()
+        result = tiled_to_image(fn, lo, p.scale, p.tile, overlap)
+        self.infer_seconds += time.perf_counter() - t0
+        return result
+
+    def finish(self) -> None:
+        """After the last image: the training metrics."""
+        ctx, stats = self.ctx, self._train_stats
         if stats:
             ctx.metrics["train_steps"] = int(np.mean([r.steps for r in stats]))
             ctx.metrics["train_seconds"] = round(sum(r.seconds for r in stats), 2)
@@ -443,7 +346,6 @@ class Upscaler:
             )
             if stats[0].resumed_from:
                 ctx.info["resumed_from_step"] = stats[0].resumed_from
-        return results
 
 
 _FNS: dict[int, Any] = {}

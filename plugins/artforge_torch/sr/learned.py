@@ -220,41 +220,54 @@ class Upscaler:
 
     # -- inference -------------------------------------------------------------------------
     def run(self, lows: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
-        p, ctx = self.p, self.ctx
-        results = []
+        """Every image of ``lows`` upscaled (the step streams them through :meth:`upscale`)."""
+        self.begin()
+        results = [self.upscale(i, lo, name) for i, (lo, name) in enumerate(zip(lows, names))]
+        self.finish()
+        return results
+
+    def begin(self) -> None:
+        """Before the first image."""
         if self.net is None:
-            ctx.info["training"] = (
+            self.ctx.info["training"] = (
                 "zero-shot (Shocher et al. 2018): a network per image, trained on the image "
                 "and smaller copies of it degraded by the same x"
-                f"{p.scale} bicubic downscaling"
+                f"{self.p.scale} bicubic downscaling"
             )
-        for i, lo in enumerate(lows):
-            net = self.net
-            if net is None:
-                fathers, weights = zero_shot_fathers(
-                    lo, p.scale, min_size=max(2 * p.scale, min(lo.shape[:2]) // 2)
-                )
-                sampler = PairSampler(
-                    fathers,
-                    p.scale,
-                    p.patch_size,
-                    ctx.seed + i,
-                    weights=weights,
-                    **p.degradation.model_dump(),
-                    what=f"zero-shot image {names[i]}",
-                )
-                net = self._fit(
-                    sampler,
-                    ctx.seed + i,
-                    progress_desc=f"zero-shot {names[i]}",
-                    tag=f"_{i}",
-                    record=i == 0,
-                )
-            overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
-            t0 = time.perf_counter()
-            results.append(upscale_tensor(net, lo, p.scale, p.tile, overlap, self.device))
-            self.infer_seconds += time.perf_counter() - t0
-        stats = self._train_stats
+
+    def upscale(self, i: int, lo: np.ndarray, name: str) -> np.ndarray:
+        """Image ``i`` of the set (``name``) upscaled; zero-shot: a network trained on it."""
+        p, ctx = self.p, self.ctx
+        net = self.net
+        if net is None:
+            fathers, weights = zero_shot_fathers(
+                lo, p.scale, min_size=max(2 * p.scale, min(lo.shape[:2]) // 2)
+            )
+            sampler = PairSampler(
+                fathers,
+                p.scale,
+                p.patch_size,
+                ctx.seed + i,
+                weights=weights,
+                **p.degradation.model_dump(),
+                what=f"zero-shot image {name}",
+            )
+            net = self._fit(
+                sampler,
+                ctx.seed + i,
+                progress_desc=f"zero-shot {name}",
+                tag=f"_{i}",
+                record=i == 0,
+            )
+        overlap = p.tile_overlap if p.tile_overlap is not None else conv_radius(net)
+        t0 = time.perf_counter()
+        result = upscale_tensor(net, lo, p.scale, p.tile, overlap, self.device)
+        self.infer_seconds += time.perf_counter() - t0
+        return result
+
+    def finish(self) -> None:
+        """After the last image: the training metrics."""
+        ctx, stats = self.ctx, self._train_stats
         if stats:
             ctx.metrics["train_steps"] = int(np.mean([r.steps for r in stats]))
             ctx.metrics["train_seconds"] = round(sum(r.seconds for r in stats), 2)
@@ -263,4 +276,3 @@ class Upscaler:
             )
             if stats[0].resumed_from:
                 ctx.info["resumed_from_step"] = stats[0].resumed_from
-        return results

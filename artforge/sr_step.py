@@ -1,0 +1,184 @@
+"""The backend-free half of the ``super-resolve`` step: both backends run it with their own
+``Upscaler`` for the learned methods.
+
+mode upscale: enlarge each input image ``scale`` times; mode evaluate: downscale each input
+(the ground truth) by ``scale``, restore it and score it (Y-channel PSNR/SSIM). Bicubic
+interpolation of the same low-resolution image is always written beside the result and
+scored the same way, as the yardstick. One image at a time: decode, upscale, write, score,
+drop, so the set is never in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError, StepError
+from .schemas.sr import BASELINE_METHODS
+from .sr_baselines import downscale, modcrop, upscale, y_psnr, y_ssim
+
+
+def check_evaluate_sizes(src: Any, scale: int) -> None:
+    """Refuse, before any training, an input too small to downscale by ``scale`` and score
+    (from the file headers only; unreadable files are reported when they are decoded)."""
+    from PIL import Image
+
+    for path, name in zip(src.paths, src.names):
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except Exception:  # load_image gives the clear message for a bad file
+            continue
+        if min(w, h) < 4 * scale:
+            raise DataError(
+                f"{name}: too small to downscale by {scale} and evaluate ({w}x{h}; at least "
+                f"{4 * scale} pixels a side)",
+                hint="remove it from the set, or use mode: upscale",
+            )
+
+
+def run_super_resolve(ctx: Any, p: Any, make_upscaler: Any) -> dict[str, Any]:
+    """The ``super-resolve`` step on any backend; ``make_upscaler()`` builds the backend's
+    ``Upscaler`` (begin / upscale(i, lo, name) / finish, ``model_artifact``, ``infer_seconds``)
+    for the learned methods."""
+    src = ctx.images(p.images)
+    if len(src) == 0:
+        raise DataError(f"step '{ctx.step_id}': {p.images} holds no images")
+    s = p.scale
+    if p.mode == "evaluate":
+        check_evaluate_sizes(src, s)
+    # upscale mode: the ground truth is looked up by name, decoded with its image
+    truth = _GroundTruth(ctx, p, src.names) if p.mode != "evaluate" else None
+
+    out = ctx.image_writer("images", scale=s, method=p.method)
+    bic = ctx.image_writer("bicubic", scale=s, method="bicubic")
+    lowres = ctx.image_writer("lowres", scale=s) if p.mode == "evaluate" else None
+    outputs: dict[str, Any] = {}
+
+    up = None
+    if p.method in BASELINE_METHODS:
+        ctx.info["method"] = f"{p.method} interpolation (Pillow)"
+    else:
+        up = make_upscaler()
+        if up.model_artifact is not None:
+            outputs["model"] = up.model_artifact
+        up.begin()
+
+    # one image at a time: decode, upscale, write, score, drop (the set is never in memory)
+    scores = _Scores(s)
+    pixels, infer_s = 0, 0.0
+    for i, name in enumerate(src.names):
+        lo, hr = _low_and_truth(src, i, p, truth)
+        if up is None:
+            t0 = time.perf_counter()
+            res = upscale(lo, s, p.method)
+            infer_s += time.perf_counter() - t0
+        else:
+            res = up.upscale(i, lo, name)
+        b = upscale(lo, s, "bicubic")
+        out.add(res, name=name)
+        bic.add(b, name=name)
+        if lowres is not None:
+            lowres.add(lo, name=name)
+        if hr is not None:
+            scores.add(name, res, b, hr)
+        pixels += res.shape[0] * res.shape[1]
+        del lo, hr, res, b
+    if up is not None:
+        up.finish()
+        infer_s = up.infer_seconds
+
+    outputs["images"] = out.finish()
+    outputs["bicubic"] = bic.finish()
+    if lowres is not None:
+        outputs["lowres"] = lowres.finish()
+
+    ctx.metrics["scale"] = s
+    ctx.metrics["images"] = len(src)
+    if scores.count:
+        scores.report(ctx)
+        ctx.info["scores"] = f"Y-channel (BT.601) PSNR/SSIM, {s} border pixels shaved, against " + (
+            "the originals downscaled by bicubic" if p.mode == "evaluate" else p.ground_truth
+        )
+    ctx.metrics["megapixels_per_second"] = round(pixels / 1e6 / max(infer_s, 1e-9), 3)
+    ctx.info["compare"] = {"before": f"${{{ctx.step_id}.bicubic}}", "after": "images"}
+    return outputs
+
+
+def _low_and_truth(src, i: int, p, truth) -> tuple[np.ndarray, np.ndarray | None]:
+    """Input ``i`` decoded: (the low-resolution image, its ground truth or None)."""
+    s = p.scale
+    if p.mode == "evaluate":
+        hr = modcrop(src.load(i), s)
+        if min(hr.shape[:2]) < 4 * s:
+            raise DataError(f"{src.names[i]}: too small to downscale by {s} and evaluate")
+        return downscale(hr, s), hr
+    lo = src.load(i)
+    return lo, truth.load(src.names[i], lo)
+
+
+class _GroundTruth:
+    """``ground_truth`` images by file name, decoded one at a time; the names without one are
+    warned about up front."""
+
+    def __init__(self, ctx, p, names: list[str]):
+        self.p = p
+        self.gt = ctx.images(p.ground_truth) if p.ground_truth is not None else None
+        self.by_name = {n: i for i, n in enumerate(self.gt.names)} if self.gt is not None else {}
+        missing = [n for n in names if n not in self.by_name]
+        if self.gt is not None and missing:
+            ctx.warn(
+                f"{len(missing)} image(s) have no ground truth of the same name in "
+                f"{p.ground_truth} and are not scored (e.g. {missing[0]})"
+            )
+
+    def load(self, name: str, lo: np.ndarray) -> np.ndarray | None:
+        if name not in self.by_name:
+            return None
+        hr = self.gt.load(self.by_name[name])
+        want = (lo.shape[0] * self.p.scale, lo.shape[1] * self.p.scale)
+        if hr.shape[:2] != want:
+            raise StepError(
+                f"ground truth {name} is {hr.shape[1]}x{hr.shape[0]}, expected "
+                f"{want[1]}x{want[0]} (the input times {self.p.scale})"
+            )
+        return hr
+
+
+class _Scores:
+    """Y-PSNR/SSIM of the results and of bicubic, image by image (four floats each)."""
+
+    KEYS = ("y_psnr", "y_ssim", "bicubic_y_psnr", "bicubic_y_ssim")
+
+    def __init__(self, scale: int):
+        self.scale = scale
+        self.values: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self.per_image: dict[str, dict[str, float]] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self.values["y_psnr"])
+
+    def add(self, name: str, res: np.ndarray, b: np.ndarray, hr: np.ndarray) -> None:
+        s = self.scale
+        row = {
+            "y_psnr": y_psnr(res, hr, s),
+            "y_ssim": y_ssim(res, hr, s),
+            "bicubic_y_psnr": y_psnr(b, hr, s),
+            "bicubic_y_ssim": y_ssim(b, hr, s),
+        }
+        for k in self.KEYS:
+            self.values[k].append(row[k])
+        self.per_image[name] = {k: round(v, 4) for k, v in row.items()}
+
+    def report(self, ctx) -> None:
+        m, v = ctx.metrics, self.values
+        m["y_psnr"] = round(float(np.mean(v["y_psnr"])), 3)
+        m["bicubic_y_psnr"] = round(float(np.mean(v["bicubic_y_psnr"])), 3)
+        m["y_ssim"] = round(float(np.mean(v["y_ssim"])), 4)
+        m["bicubic_y_ssim"] = round(float(np.mean(v["bicubic_y_ssim"])), 4)
+        m["psnr_gain_db"] = round(m["y_psnr"] - m["bicubic_y_psnr"], 3)
+        if len(self.per_image) <= 12:
+            m["per_image"] = self.per_image
