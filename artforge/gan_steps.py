@@ -1,6 +1,7 @@
 """The backend-free parts of the ``train-gan`` and ``translate`` steps, shared by every
-backend: the dcgan / cdcgan training run around the backend's data and trainer classes, the
-training data of registered GAN trainers, and the PSNR/SSIM scores of ``translate``."""
+backend: the dcgan / cdcgan and cyclegan training runs around the backend's data and trainer
+classes, the training data of registered GAN trainers, and the PSNR/SSIM scores of
+``translate``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from .atomic import write_json
 from .errors import StepError
-from .images import folder_images
+from .images import folder_images, unpaired_from_folder
 
 
 def _check_batch(ctx: Any, p: Any, n: int, unit: str) -> None:
@@ -78,6 +79,49 @@ def train_image_gan(
     return outputs
 
 
+def load_size(p: Any) -> int:
+    """The size images are resized to before the random ``image_size`` crops: ``load_size``,
+    else 286/256 of ``image_size`` with ``jitter`` (the pix2pix / CycleGAN papers'), else
+    ``image_size``."""
+    return p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
+
+
+def unpaired_images(ctx: Any, p: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The two unpaired domains of a ``train-gan`` step: ``p.folder``'s trainA/ and trainB/
+    (swapped by ``p.direction: BtoA``), else the images of ``p.source`` and ``p.target``.
+    Used by cyclegan and the ``unpaired`` data of registered trainers on every backend."""
+    if p.folder:
+        return unpaired_from_folder(ctx.resolve_path(p.folder), p.direction)
+    return ctx.images(p.source).load_all(), ctx.images(p.target).load_all()
+
+
+def train_unpaired_gan(
+    ctx: Any,
+    p: Any,
+    make_data: Callable[[list[np.ndarray], list[np.ndarray], int], Any],
+    trainer_cls: Callable[..., Any],
+    label: str = "",
+) -> dict[str, Any]:
+    """The train-gan step for model cyclegan: the two domains (:func:`unpaired_images`),
+    ``make_data(a, b, load_size)`` (the backend's ``UnpairedData``), ``trainer_cls(ctx, p,
+    data)`` (the backend's trainer); ``label`` follows the model name in the log."""
+    a, b = unpaired_images(ctx, p)
+    data = make_data(a, b, load_size(p))
+    _check_batch(ctx, p, len(data), "training images")
+    ctx.metrics["images_A"] = len(data.a)
+    ctx.metrics["images_B"] = len(data.b)
+    trainer = trainer_cls(ctx, p, data)
+    ctx.log(
+        f"  cyclegan{label}: {len(data.a)} A / {len(data.b)} B images at {p.image_size}px, "
+        f"batch {p.batch_size}, {p.n_blocks} blocks, {trainer.total_epochs} epochs on "
+        f"{trainer.rt.describe()['device_name']}"
+    )
+    trainer.fit()
+    outputs = trainer.export(ctx)
+    outputs["samples"] = trainer.copy_samples(ctx)
+    return outputs
+
+
 def registered_data(
     ctx: Any,
     p: Any,
@@ -91,7 +135,7 @@ def registered_data(
     models build theirs, and a few words on it for the log. The backend's constructors:
     ``paired(load_size)`` (as pix2pix), ``unpaired(load_size)`` (as cyclegan),
     ``images(images, labels)`` (as dcgan; the set's labels when it has them)."""
-    load = p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
+    load = load_size(p)
     if kind == "paired":
         data = paired(load)
         ctx.metrics["pairs"] = len(data)

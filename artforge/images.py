@@ -194,6 +194,30 @@ def folder_images(
     return images, labels, classes
 
 
+def unpaired_from_folder(
+    folder: Path, direction: str = "AtoB"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The images of ``folder/trainA`` and ``folder/trainB`` (the CycleGAN datasets' layout);
+    ``direction: BtoA`` swaps the domains. Used by cyclegan's ``train-gan`` step and the
+    ``unpaired`` data of registered trainers on every backend."""
+    if not folder.is_dir():
+        raise DataError(f"training folder not found: {folder}")
+    missing = [sub for sub in ("trainA", "trainB") if not (folder / sub).is_dir()]
+    if missing:
+        raise DataError(
+            f"{folder} has no {' or '.join(missing)}/ sub-folder",
+            hint="cyclegan's `folder` holds the unpaired domains in trainA/ and trainB/",
+        )
+    sides = []
+    for sub in ("trainA", "trainB"):
+        files = list_images(folder / sub)
+        if not files:
+            raise DataError(f"no images in {folder / sub}")
+        sides.append([load_image(f) for f in files])
+    a, b = sides
+    return (b, a) if direction == "BtoA" else (a, b)
+
+
 def tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, ...]]:
     """``(y0, y1, x0, x1, ya, yb, xa, xb)`` for every tile of an ``h x w`` input, row by row:
     the tile's own area ``[y0:y1, x0:x1]`` and the area cut for it with ``overlap`` pixels of

@@ -27,15 +27,21 @@ Acceptance: the plugin's overhead over the plain loop (1 - ratio) stays under 10
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from common import count_flops, parser, quartiles, report, versions, with_flops
+from common import (
+    alternate,
+    alternate_rows,
+    configurations,
+    report,
+    step_context,
+    torch_threads,
+    training_parser,
+    versions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -67,29 +73,7 @@ def recipe_config() -> dict | None:
     }
 
 
-def _ctx(root: Path):
-    from artforge.context import StepContext
-
-    for d in ("step", "work", "run"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="bench",
-        uses="train-gan",
-        seed=0,
-        backend="torch",
-        device="auto",
-        dir=root / "step",
-        work_dir=root / "work",
-        run_dir=root / "run",
-        recipe_dir=root,
-        resolve=lambda ref: None,
-        log=lambda m: None,
-        quiet=True,
-    )
-
-
 def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict], dict]:
-    import torch
     from reference_cyclegan import PlainCycleGAN, build, make_batches
     from reference_cyclegan import run as run_reference
 
@@ -123,85 +107,31 @@ def measure(cfg: dict, rounds: int, chunk: int, warmup: int) -> tuple[list[dict]
     b = list(rng.integers(0, 256, (n, load, load, 3), dtype=np.uint8))
     data = UnpairedData(a, b, size, load, flip=True)
     with tempfile.TemporaryDirectory(prefix="bench-cyclegan-") as tmp:
-        trainer = CycleGANTrainer(_ctx(Path(tmp)), params, data)
+        trainer = CycleGANTrainer(step_context(Path(tmp)), params, data)
         dev = trainer.rt.device
         nets = build(cfg["ngf"], cfg["ndf"], cfg["n_blocks"], cfg["n_layers_d"], dev)
         plain = PlainCycleGAN(
             *nets, dev, lambda_cycle=params.lambda_cycle, lambda_identity=params.lambda_identity
         )
         ra, rb = make_batches(min(n, 64), size, dev)
-
-        plugin_times: list[float] = []
-        ref_rounds: list[float] = []
-        state = {"returned": None, "n": 0}
-        real_step = trainer.train_step
-
-        def wrapped(batch):
-            losses = real_step(batch)  # .item() inside synchronises a GPU
-            end = time.perf_counter()
-            state["n"] += 1
-            if state["returned"] is not None and state["n"] > warmup:
-                plugin_times.append(end - state["returned"])
-            if state["n"] >= warmup and (state["n"] - warmup) % chunk == 0:
-                if state["n"] == warmup:
-                    run_reference(plain, ra, rb, warmup, bs)  # the reference's own warm-up
-                else:
-                    ref_rounds.append(run_reference(plain, ra, rb, chunk, bs, seed=state["n"]))
-            state["returned"] = time.perf_counter()
-            return losses
-
-        trainer.train_step = wrapped
-        trainer.save = lambda: None  # checkpoint I/O is timed separately below
-        trainer.fit()
-        batch = next(iter(trainer.data.epoch(bs, torch.Generator().manual_seed(0))))
-        flops = count_flops(lambda: real_step(batch))
-        del trainer.save
-        t0 = time.perf_counter()
-        trainer.save()
-        t_ckpt = time.perf_counter() - t0
-        ckpt_mb = trainer.checkpoint_path.stat().st_size / 1e6
-        device_desc = trainer.rt.describe()
-
-    plugin_rounds = [sum(plugin_times[i : i + chunk]) for i in range(0, len(plugin_times), chunk)]
-    plugin_rate = chunk / statistics.median(plugin_rounds)
-    ref_rate = chunk / statistics.median(ref_rounds)
-    spread = [p / r for p, r in zip(plugin_rounds, ref_rounds)]  # per-round time ratios
-    q = quartiles(spread)
+        m = alternate(
+            trainer,
+            lambda steps, **kw: run_reference(plain, ra, rb, steps, bs, **kw),
+            warmup,
+            chunk,
+            bs,
+        )
     label = (
         f"{size}x{size}, {cfg['n_blocks']} blocks, batch {bs}, ngf {cfg['ngf']}, ndf {cfg['ndf']}"
     )
-    rows = [
-        with_flops(
-            {
-                "name": f"train cyclegan {label}",
-                "value": plugin_rate,
-                "unit": "it/s",
-                "reference": ref_rate,
-                "ratio": plugin_rate / ref_rate,
-                "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
-                f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
-                f"{len(plugin_rounds)} alternating rounds of {chunk}",
-            },
-            flops,
-            plugin_rate,
-            ref_rate,
-        ),
-        {
-            "name": f"checkpoint write, {label}",
-            "value": t_ckpt,
-            "unit": "s",
-            "note": f"{ckpt_mb:.1f} MB full state (4 nets, 2 Adam, 2 image pools, RNG), atomic + "
-            f"fsync; = {t_ckpt * plugin_rate:.1f} iterations",
-        },
-    ]
-    return rows, device_desc
+    rows = alternate_rows(
+        m, f"train cyclegan {label}", label, chunk, state="4 nets, 2 Adam, 2 image pools, RNG"
+    )
+    return rows, m["device"]
 
 
 def main() -> None:
-    ap = parser(__doc__)
-    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
-    ap.add_argument("--chunk", type=int, default=None, help="iterations per round (default 1)")
-    ap.add_argument("--only", choices=("paper", "recipe"), help="measure one configuration")
+    ap = training_parser(__doc__)
     ap.add_argument(
         "--paper-size",
         type=int,
@@ -210,25 +140,12 @@ def main() -> None:
         help="the paper configuration's size (default: 256 on CUDA, 128 with 6 blocks on a CPU)",
     )
     args = ap.parse_args()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as importing artforge_torch does
-    import torch
-
-    from artforge_torch.training.device import configure_threads
-
-    configure_threads()
+    torch = torch_threads()
     cuda = torch.cuda.is_available()
-    configs = []
-    if args.only != "recipe":
-        paper = dict(PAPER)
-        if (args.paper_size or (256 if cuda else 128)) == 128:
-            paper.update(image_size=128, n_blocks=6)  # the paper's 128 x 128 setting
-        configs.append(("paper", paper))
-    if args.only != "paper":
-        cfg = recipe_config()
-        if cfg is None:
-            print("recipes/day_to_night_cyclegan.yaml not found: skipping the recipe configuration")
-        else:
-            configs.append(("recipe", cfg))
+    paper = dict(PAPER)
+    if (args.paper_size or (256 if cuda else 128)) == 128:
+        paper.update(image_size=128, n_blocks=6)  # the paper's 128 x 128 setting
+    configs = configurations(args.only, paper, recipe_config, "recipes/day_to_night_cyclegan.yaml")
     rows = []
     desc: dict = {}
     for name, cfg in configs:

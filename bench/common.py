@@ -349,9 +349,12 @@ def alternate(
     }
 
 
-def alternate_rows(m: dict, name: str, label: str, chunk: int, mb_digits: int = 1) -> list[dict]:
+def alternate_rows(
+    m: dict, name: str, label: str, chunk: int, mb_digits: int = 1, state: str = "nets, Adam, RNG"
+) -> list[dict]:
     """The rows of an :func:`alternate` measurement: ``name`` (it/s beside the plain loop,
-    medians over the rounds, with FLOP/s) and the checkpoint write of ``label``."""
+    medians over the rounds, with FLOP/s) and the checkpoint write of ``label`` (what its
+    full ``state`` holds)."""
     plugin_rounds, ref_rounds = m["plugin_rounds"], m["ref_rounds"]
     plugin_rate = chunk / statistics.median(plugin_rounds)
     ref_rate = chunk / statistics.median(ref_rounds)
@@ -377,7 +380,7 @@ def alternate_rows(m: dict, name: str, label: str, chunk: int, mb_digits: int = 
             "name": f"checkpoint write, {label}",
             "value": t_ckpt,
             "unit": "s",
-            "note": f"{m['ckpt_mb']:.{mb_digits}f} MB full state (nets, Adam, RNG), atomic + "
+            "note": f"{m['ckpt_mb']:.{mb_digits}f} MB full state ({state}), atomic + "
             f"fsync; = {t_ckpt * plugin_rate:.1f} iterations",
         },
     ]
@@ -412,6 +415,21 @@ class PlainGAN:
         if self.dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def random_pairs(n: int, image_size: int, device, seed: int = 0):
+    """``n`` random images per side (a, b) in [-1, 1] on the device (content does not change
+    the cost); channels_last on CUDA."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
+    b = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
+    a, b = a.to(device), b.to(device)
+    if device.type == "cuda":
+        a = a.contiguous(memory_format=torch.channels_last)
+        b = b.contiguous(memory_format=torch.channels_last)
+    return a, b
 
 
 def timed_steps(

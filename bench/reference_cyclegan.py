@@ -15,11 +15,9 @@ plugin adds (per-domain shuffles, crops and flips, divergence guard, curves, pro
 
 from __future__ import annotations
 
-import itertools
-import time
-
 import torch
 import torch.nn.functional as F
+from common import PlainGAN, random_pairs, timed_steps
 
 
 def build(ngf: int, ndf: int, n_blocks: int, n_layers_d: int, device: torch.device, seed: int = 0):
@@ -45,8 +43,10 @@ def _lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
 
 
-class PlainCycleGAN:
-    """``step(a, b)``: the generators' update, then the discriminators', as in the paper."""
+class PlainCycleGAN(PlainGAN):
+    """``step(a, b)``: the generators' update, then the discriminators', as in the paper.
+    :class:`PlainGAN`'s two Adams run over both generators (G, F) and both discriminators
+    (D_A, D_B), each pair held in one ``ModuleList`` (the same parameters, in order)."""
 
     def __init__(
         self,
@@ -61,29 +61,10 @@ class PlainCycleGAN:
     ):
         from artforge_torch.nets.cyclegan import ImagePool
 
-        self.G, self.F, self.D_A, self.D_B, self.device = G, Fn, D_A, D_B, device
+        super().__init__(torch.nn.ModuleList([G, Fn]), torch.nn.ModuleList([D_A, D_B]), device)
+        self.G, self.F, self.D_A, self.D_B = G, Fn, D_A, D_B
         self.lambda_cycle, self.lambda_idt = lambda_cycle, lambda_identity * lambda_cycle
-        self.opt_g = torch.optim.Adam(
-            itertools.chain(G.parameters(), Fn.parameters()), lr=2e-4, betas=(0.5, 0.999)
-        )
-        self.opt_d = torch.optim.Adam(
-            itertools.chain(D_A.parameters(), D_B.parameters()), lr=2e-4, betas=(0.5, 0.999)
-        )
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
-        cuda = device.type == "cuda"
-        self.dtype = None
-        if cuda:
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            for net in (G, Fn, D_A, D_B):
-                net.to(memory_format=torch.channels_last)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
-        for net in (G, Fn, D_A, D_B):
-            net.train()
-
-    def _autocast(self):
-        if self.dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def step(self, a: torch.Tensor, b: torch.Tensor) -> None:
         G, Fn, D_A, D_B, scaler = self.G, self.F, self.D_A, self.D_B, self.scaler
@@ -117,16 +98,7 @@ class PlainCycleGAN:
         scaler.update()
 
 
-def make_batches(n: int, image_size: int, device: torch.device, seed: int = 0):
-    """``n`` random images per domain in [-1, 1] on the device (content does not change the cost)."""
-    g = torch.Generator().manual_seed(seed)
-    a = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
-    b = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
-    a, b = a.to(device), b.to(device)
-    if device.type == "cuda":
-        a = a.contiguous(memory_format=torch.channels_last)
-        b = b.contiguous(memory_format=torch.channels_last)
-    return a, b
+make_batches = random_pairs  # n random images per domain in [-1, 1] on the device
 
 
 def run(
@@ -137,14 +109,13 @@ def run(
     batch_size: int,
     seed: int = 0,
 ) -> float:
-    """Seconds for ``iterations`` plain steps, each domain's batch drawn by its own index
-    (synchronised at the end)."""
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    for _ in range(iterations):
-        ia = torch.randint(0, len(a), (batch_size,), generator=g).to(a.device)
-        ib = torch.randint(0, len(b), (batch_size,), generator=g).to(b.device)
-        loop.step(a[ia], b[ib])
-    if a.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    """Seconds for ``iterations`` plain steps, each domain's batch drawn by its own indices
+    (synchronised at the end); ``a`` and ``b`` hold as many images."""
+    return timed_steps(
+        lambda idx: loop.step(a[idx[:batch_size]], b[idx[batch_size:]]),
+        len(a),
+        a.device,
+        iterations,
+        2 * batch_size,
+        seed,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from common import PlainGAN, timed_steps
+from common import PlainGAN, random_pairs, timed_steps
 
 
 def build(
@@ -64,16 +64,7 @@ class PlainPix2Pix(PlainGAN):
         D.requires_grad_(True)
 
 
-def make_batches(n: int, image_size: int, device: torch.device, seed: int = 0):
-    """``n`` random pairs in [-1, 1] on the device (content does not change the cost)."""
-    g = torch.Generator().manual_seed(seed)
-    a = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
-    b = torch.rand(n, 3, image_size, image_size, generator=g) * 2 - 1
-    a, b = a.to(device), b.to(device)
-    if device.type == "cuda":
-        a = a.contiguous(memory_format=torch.channels_last)
-        b = b.contiguous(memory_format=torch.channels_last)
-    return a, b
+make_batches = random_pairs  # n random pairs in [-1, 1] on the device
 
 
 def run(

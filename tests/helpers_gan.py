@@ -1,5 +1,6 @@
 """Shared helpers for the GAN tests of both backends: a step context outside a run, a small
-labelled image set (two classes of stripes) and a small learnable paired set."""
+labelled image set (two classes of stripes), a small learnable paired set, two small
+unpaired domains and tiny training parameters."""
 
 from __future__ import annotations
 
@@ -59,17 +60,26 @@ def labelled_set(root: Path, n: int = 24, size: int = 32) -> ImageSet:
     return ImageSet(root, files, labels, {"classes": ["horizontal", "vertical"]})
 
 
+def _smooth(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random image: 4x4 random blocks upsampled to ``size``."""
+    blocks = rng.integers(0, 255, (4, 4, 3))
+    return np.kron(blocks, np.ones((size // 4, size // 4, 1))).astype(np.uint8)
+
+
 def block_pairs(n: int = 8, size: int = 16) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``n`` smooth random images (4x4 blocks upsampled) and their negatives: a learnable
     mapping for paired training."""
     rng = np.random.default_rng(0)
-    a = [
-        np.kron(rng.integers(0, 255, (4, 4, 3)), np.ones((size // 4, size // 4, 1))).astype(
-            np.uint8
-        )
-        for _ in range(n)
-    ]
+    a = [_smooth(rng, size) for _ in range(n)]
     return a, [255 - x for x in a]
+
+
+def unpaired_domains(
+    n_a: int = 6, n_b: int = 4, size: int = 16
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Smooth random images (A) and the negatives of other ones (B): unpaired domains."""
+    rng = np.random.default_rng(0)
+    return [_smooth(rng, size) for _ in range(n_a)], [255 - _smooth(rng, size) for _ in range(n_b)]
 
 
 def dcgan_params(**kw: Any):
@@ -108,3 +118,11 @@ def pix2pix_params(**kw: Any):
     )
     base.update(kw)
     return TrainGanParams(**base)
+
+
+def cyclegan_params(**kw: Any):
+    """Tiny cyclegan ``TrainGanParams``: :func:`pix2pix_params` at batch 2 with 2 ResNet
+    blocks and 3-image history pools."""
+    base: dict[str, Any] = dict(model="cyclegan", batch_size=2, n_blocks=2, pool_size=3)
+    base.update(kw)
+    return pix2pix_params(**base)

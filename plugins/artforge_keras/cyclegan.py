@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import DataError, StepError, derive_seed, load_image
+from artforge.api import DataError, StepError, derive_seed
+from artforge.gan_steps import train_unpaired_gan
+from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
 from .backend import keras_module
 from .data import _square, to_float, to_uint8_images
@@ -254,30 +256,6 @@ def build_cyclegan(p: Any, seed: int, loss_scaling: bool = False) -> CycleGAN:
 
 
 # -- data ------------------------------------------------------------------------------------------
-def unpaired_from_folder(
-    folder: Path, direction: str = "AtoB"
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The images of ``folder/trainA`` and ``folder/trainB``; ``BtoA`` swaps the domains."""
-    from artforge.images import list_images
-
-    if not folder.is_dir():
-        raise DataError(f"training folder not found: {folder}")
-    missing = [sub for sub in ("trainA", "trainB") if not (folder / sub).is_dir()]
-    if missing:
-        raise DataError(
-            f"{folder} has no {' or '.join(missing)}/ sub-folder",
-            hint="cyclegan's `folder` holds the unpaired domains in trainA/ and trainB/",
-        )
-    sides = []
-    for sub in ("trainA", "trainB"):
-        files = list_images(folder / sub)
-        if not files:
-            raise DataError(f"no images in {folder / sub}")
-        sides.append([load_image(f) for f in files])
-    a, b = sides
-    return (b, a) if direction == "BtoA" else (a, b)
-
-
 class UnpairedData:
     """Two unpaired domains as uint8 arrays (N_A, L, L, 3) and (N_B, L, L, 3). An epoch is
     ``max(N_A, N_B)`` images; each domain is shuffled on its own (the smaller one wraps
@@ -389,30 +367,10 @@ class CycleGANTrainer(GANTrainer):
 
 # -- the train-gan step and translate's builder ---------------------------------------------------
 def train_cyclegan(ctx: Any, p: Any) -> dict[str, Any]:
-    if p.folder:
-        a, b = unpaired_from_folder(ctx.resolve_path(p.folder), p.direction)
-    else:
-        a, b = ctx.images(p.source).load_all(), ctx.images(p.target).load_all()
-    load = p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
-    data = UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
-    if len(data) < p.batch_size:
-        raise StepError(
-            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
-            "training images",
-            hint="lower batch_size",
-        )
-    ctx.metrics["images_A"] = len(data.a)
-    ctx.metrics["images_B"] = len(data.b)
-    trainer = CycleGANTrainer(ctx, p, data)
-    ctx.log(
-        f"  cyclegan (keras): {len(data.a)} A / {len(data.b)} B images at {p.image_size}px, "
-        f"batch {p.batch_size}, {p.n_blocks} blocks, {trainer.total_epochs} epochs on "
-        f"{trainer.rt.describe()['device_name']}"
-    )
-    trainer.fit()
-    outputs = trainer.export(ctx)
-    outputs["samples"] = trainer.copy_samples(ctx)
-    return outputs
+    def data(a: list[np.ndarray], b: list[np.ndarray], load: int) -> UnpairedData:
+        return UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+
+    return train_unpaired_gan(ctx, p, data, CycleGANTrainer, " (keras)")
 
 
 def build_resnet(meta: dict[str, Any], path: Any, direction: str = "AtoB"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from artforge.gan_steps import registered_data
+from artforge.gan_steps import registered_data, unpaired_images
 
 
 def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
@@ -43,12 +43,9 @@ def build_data(ctx: Any, p: Any, kind: str) -> tuple[Any, str]:
         return PairedData(a, b, p.image_size, load, p.flip)
 
     def unpaired(load: int) -> Any:
-        from .cyclegan import UnpairedData, unpaired_from_folder
+        from .cyclegan import UnpairedData
 
-        if p.folder:
-            a, b = unpaired_from_folder(ctx.resolve_path(p.folder), p.direction)
-        else:
-            a, b = ctx.images(p.source).load_all(), ctx.images(p.target).load_all()
+        a, b = unpaired_images(ctx, p)
         return UnpairedData(a, b, p.image_size, load, p.flip)
 
     def images(imgs: list, labels: list | None) -> Any:

@@ -14,10 +14,9 @@ pytestmark = pytest.mark.keras
 pytest.importorskip("keras")
 
 from artforge.artifacts import ImageSet  # noqa: E402
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
 from artforge.images import save_png  # noqa: E402
-from artforge.schemas.gan import TrainGanParams, TranslateParams  # noqa: E402
+from artforge.schemas.gan import TranslateParams  # noqa: E402
 from artforge_keras.cyclegan import (  # noqa: E402
     CycleGANTrainer,
     Generators,
@@ -27,59 +26,25 @@ from artforge_keras.cyclegan import (  # noqa: E402
 )
 from artforge_keras.nets.layers import count_parameters  # noqa: E402
 from artforge_keras.training.checkpoint import load_checkpoint  # noqa: E402
+from tests.helpers_gan import cyclegan_params, step_context, unpaired_domains  # noqa: E402
 
 
 def _ctx(tmp_path, seed=0):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="train",
-        uses="train-gan",
-        seed=seed,
-        backend="keras",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: None,
-        log=lambda m: None,
-        quiet=True,
-    )
-
-
-def _domains(n_a=6, n_b=4, size=16):
-    """Smooth random images (A) and the negatives of other ones (B): unpaired domains."""
-    rng = np.random.default_rng(0)
-
-    def smooth():
-        blocks = rng.integers(0, 255, (4, 4, 3))
-        return np.kron(blocks, np.ones((size // 4, size // 4, 1))).astype(np.uint8)
-
-    return [smooth() for _ in range(n_a)], [255 - smooth() for _ in range(n_b)]
+    return step_context(tmp_path, "keras", seed=seed)
 
 
 def _data(size=16, load=16, flip=False, **kw):
-    a, b = _domains(size=load, **kw)
+    a, b = unpaired_domains(size=load, **kw)
     return UnpairedData(a, b, size, load, flip, seed=0)
 
 
-def _params(**kw):
-    base = dict(
-        model="cyclegan",
-        source="${s.a}",
-        target="${s.b}",
-        image_size=16,
-        batch_size=2,
-        epochs=2,
-        ngf=8,
-        ndf=8,
-        n_layers_d=2,
-        n_blocks=2,
-        pool_size=3,
-    )
-    base.update(kw)
-    return TrainGanParams(**base)
+_params = cyclegan_params
+
+
+def test_unpaired_from_folder_is_the_core_one():  # its tests: tests/core/test_unpaired_folder.py
+    from artforge.images import unpaired_from_folder as core
+
+    assert unpaired_from_folder is core
 
 
 def test_unpaired_batches_are_a_pure_function_of_seed_epoch_and_index():
@@ -94,20 +59,6 @@ def test_unpaired_batches_are_a_pure_function_of_seed_epoch_and_index():
     assert not np.array_equal(data.batch(1, 1, 2), batch)
     a, b = data.fixed(4)
     assert a.shape == (4, 16, 16, 3) and b.shape == (4, 16, 16, 3)
-
-
-def test_unpaired_folder_trainA_trainB(tmp_path):
-    for i in range(3):
-        save_png(tmp_path / "ds" / "trainA" / f"a{i}.png", np.full((8, 8, 3), 10 * i, np.uint8))
-    for i in range(2):
-        save_png(tmp_path / "ds" / "trainB" / f"b{i}.png", np.full((8, 8, 3), 200 + i, np.uint8))
-    a, b = unpaired_from_folder(tmp_path / "ds")
-    assert len(a) == 3 and len(b) == 2 and a[2][0, 0, 0] == 20 and b[1][0, 0, 0] == 201
-    a, b = unpaired_from_folder(tmp_path / "ds", "BtoA")
-    assert len(a) == 2 and b[1][0, 0, 0] == 10
-    (tmp_path / "half" / "trainB").mkdir(parents=True)
-    with pytest.raises(StepError, match="trainA"):
-        unpaired_from_folder(tmp_path / "half")
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +188,7 @@ def test_parity_parameter_counts_outputs_and_the_losses_of_a_step(tmp_path):
     from artforge_torch.cyclegan import UnpairedData as TorchData
 
     p = _params(image_size=32, n_layers_d=3, n_blocks=3)
-    a, b = _domains(size=32)
+    a, b = unpaired_domains(size=32)
     kt = CycleGANTrainer(_ctx(tmp_path / "k"), p, UnpairedData(a, b, 32, 32, False))
     tctx = _ctx(tmp_path / "t")
     tt = TorchTrainer(tctx, p, TorchData(a, b, 32, 32, False))

@@ -1,6 +1,7 @@
 """CycleGAN on the PyTorch backend: the trainer (shapes, losses, the history pools in the
-checkpoint, resume), unpaired data from image sets and trainA/trainB folders, the exported
-pair of generators and translate in both directions."""
+checkpoint, resume), unpaired data from image sets (trainA/trainB folders:
+tests/core/test_unpaired_folder.py), the exported pair of generators and translate in both
+directions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from artforge.context import StepContext  # noqa: E402
 from artforge.errors import StepError  # noqa: E402
 from artforge.images import save_png  # noqa: E402
 from artforge.schemas.gan import TrainGanParams  # noqa: E402
@@ -21,51 +21,25 @@ from artforge_torch.cyclegan import (  # noqa: E402
     build_resnet,
     unpaired_from_folder,
 )
+from tests.helpers_gan import cyclegan_params, step_context, unpaired_domains  # noqa: E402
 
 
 def _ctx(tmp_path, seed=0):
-    for d in ("step", "work", "run"):
-        (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    return StepContext(
-        step_id="train",
-        uses="train-gan",
-        seed=seed,
-        backend="torch",
-        device="cpu",
-        dir=tmp_path / "step",
-        work_dir=tmp_path / "work",
-        run_dir=tmp_path / "run",
-        recipe_dir=tmp_path,
-        resolve=lambda ref: None,
-        log=lambda m: None,
-        quiet=True,
-    )
-
-
-def _domains(n_a=6, n_b=4, size=16):
-    """Smooth random images (A) and the negatives of other ones (B): unpaired domains."""
-    rng = np.random.default_rng(0)
-
-    def smooth():
-        return np.kron(rng.integers(0, 255, (4, 4, 3)), np.ones((size // 4, size // 4, 1))).astype(
-            np.uint8
-        )
-
-    return [smooth() for _ in range(n_a)], [255 - smooth() for _ in range(n_b)]
+    return step_context(tmp_path, "torch", seed=seed)
 
 
 def _data(size=16, load=16, flip=False, **kw):
-    a, b = _domains(size=load, **kw)
+    a, b = unpaired_domains(size=load, **kw)
     return UnpairedData(a, b, size, load, flip)
 
 
-def _params(**kw):
-    base = dict(
-        model="cyclegan", source="${s.a}", target="${s.b}", image_size=16, batch_size=2,
-        epochs=2, ngf=8, ndf=8, n_layers_d=2, n_blocks=2, pool_size=3,
-    )  # fmt: skip
-    base.update(kw)
-    return TrainGanParams(**base)
+_params = cyclegan_params
+
+
+def test_unpaired_from_folder_is_the_core_one():  # its tests: tests/core/test_unpaired_folder.py
+    from artforge.images import unpaired_from_folder as core
+
+    assert unpaired_from_folder is core
 
 
 def test_paper_defaults_unless_set():
@@ -174,22 +148,6 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
         assert len(got) == len(want) == 9 and got == pytest.approx(want, rel=1e-5), k
     for k, v in full.nets["G"].state_dict().items():
         assert torch.allclose(v, resumed.nets["G"].state_dict()[k], atol=1e-6), k
-
-
-def test_unpaired_folder_trainA_trainB(tmp_path):
-    for i in range(3):
-        save_png(tmp_path / "ds" / "trainA" / f"a{i}.png", np.full((8, 8, 3), 10 * i, np.uint8))
-    for i in range(2):
-        save_png(
-            tmp_path / "ds" / "trainB" / f"other{i}.png", np.full((8, 8, 3), 200 + i, np.uint8)
-        )
-    a, b = unpaired_from_folder(tmp_path / "ds")
-    assert len(a) == 3 and len(b) == 2 and a[1][0, 0, 0] == 10 and b[1][0, 0, 0] == 201
-    a, b = unpaired_from_folder(tmp_path / "ds", "BtoA")
-    assert len(a) == 2 and b[2][0, 0, 0] == 20
-    (tmp_path / "half" / "trainA").mkdir(parents=True)
-    with pytest.raises(StepError, match="trainB"):
-        unpaired_from_folder(tmp_path / "half")
 
 
 def _run_steps(tmp_path, trained_dir):
