@@ -58,7 +58,9 @@ def train_image_gan(
     if n_classes:
         ctx.metrics["classes"] = n_classes
     evaluator = None
-    if p.eval_data:  # sample-quality curves (artforge.quality)
+    launch = getattr(ctx, "launch", None)
+    # sample-quality curves (artforge.quality), scored where the samples are written: rank 0
+    if p.eval_data and (launch is None or launch.is_main):
         from .sampling import TrainingEval
 
         evaluator = TrainingEval.from_params(ctx, p, n_classes, classes)
