@@ -76,6 +76,12 @@ SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --s
     "--dry-run", is_flag=True, help="Validate and show which steps would run or be reused."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Hash every file of a step before reusing it (default: hash only files whose size "
+    "or modification time changed).",
+)
 @click.option("--open", "open_", is_flag=True, help="Open the gallery in a browser when done.")
 @click.option(
     "--nproc",
@@ -84,7 +90,7 @@ SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --s
     help="Data-parallel training in N processes on this machine (one per GPU; gloo on the "
     "CPU): runs the same command under torchrun. Needs torch.",
 )
-def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
+def run(recipe, overrides, out, force, dry_run, quiet, verify, open_, nproc):
     """Run RECIPE (a YAML file) and write its gallery.
 
     Under torchrun (`torchrun --nproc_per_node=N -m artforge run RECIPE`) or with --nproc N,
@@ -105,7 +111,7 @@ def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
                 f"(WORLD_SIZE={launch.world_size})",
                 hint="drop --nproc when you start artforge with torchrun yourself",
             )
-        code = _launch(nproc, recipe, overrides, out, force, quiet)
+        code = _launch(nproc, recipe, overrides, out, force, quiet, verify)
         page = (Path(out) if out else default_run_dir(rec)) / "index.html"
         if code == 0 and open_ and page.is_file():
             import webbrowser
@@ -121,11 +127,13 @@ def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
         log=None if launch.is_main else (lambda msg: None),
         command=["artforge", *sys.argv[1:]] if sys.argv and "artforge" in sys.argv[0] else None,
         launch=launch,
+        verify=verify,
     )
     if dry_run:
         if launch.is_main:
             for step, key, action in runner.plan():
-                click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}")
+                why = f" ({runner.damaged[step.id]})" if step.id in runner.damaged else ""
+                click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}{why}")
         return
     summary = runner.run()
     if not launch.is_main:
@@ -158,7 +166,7 @@ except ChildFailedError as exc:
 
 
 def launch_command(
-    nproc: int, recipe: str, overrides=(), out=None, force=(), quiet=False
+    nproc: int, recipe: str, overrides=(), out=None, force=(), quiet=False, verify=False
 ) -> list[str]:
     """The torchrun command line of ``artforge run --nproc N``: the same run without
     ``--nproc``, as ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
@@ -176,6 +184,8 @@ def launch_command(
         args += ["--force", step]
     if quiet:
         args.append("-q")
+    if verify:
+        args.append("--verify")
     return args
 
 
@@ -187,7 +197,7 @@ class _Relaunched(Exception):
         self.code = code
 
 
-def _launch(nproc: int, recipe: str, overrides, out, force, quiet) -> int:
+def _launch(nproc: int, recipe: str, overrides, out, force, quiet, verify=False) -> int:
     """Run the same command in ``nproc`` processes under torchrun; return rank 0's exit
     status (the launcher's when rank 0 left none: it was stopped because another rank failed).
     Imports no framework: torchrun runs in a child process."""
@@ -214,7 +224,7 @@ def _launch(nproc: int, recipe: str, overrides, out, force, quiet) -> int:
     with tempfile.TemporaryDirectory(prefix="artforge-launch-") as tmp:
         status_file = Path(tmp) / "exit-status"
         env["ARTFORGE_EXIT_FILE"] = str(status_file)
-        command = launch_command(nproc, recipe, overrides, out, force, quiet)
+        command = launch_command(nproc, recipe, overrides, out, force, quiet, verify)
         proc = subprocess.Popen(command, env=env)
         try:
             code = proc.wait()

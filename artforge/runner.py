@@ -12,7 +12,9 @@ Layout of a run directory::
         .staging/<id>/         a step being written; published by rename when it succeeds
 
 Caching: a step's key hashes its type, version, backend, device, parameters, seed and the
-keys of the steps it reads. A step whose record has the same key is reused.
+keys of the steps it reads. A step whose record has the same key is reused, if the files it
+published are still there unchanged (size and SHA-256 recorded at publication, checked by
+:mod:`.integrity`); otherwise it runs again, with the steps that use it.
 
 Data-parallel launches (``torchrun``, ``artforge run --nproc N``; :class:`~.context.Launch`):
 rank 0 is the runner described above and the only process that writes the run directory
@@ -47,6 +49,7 @@ from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
+from .integrity import damage, describe
 from .errors import ArtforgeError, ResourceError, RunLocked, StepError
 from .params import parse_ref
 from .recipe import Recipe, Step
@@ -116,6 +119,7 @@ class Runner:
         quiet: bool = False,
         command: list[str] | None = None,
         launch: Launch | None = None,
+        verify: bool = False,
     ):
         self.recipe = recipe
         self.launch = launch or Launch.from_env()
@@ -137,6 +141,9 @@ class Runner:
         self._created = time.time()
         self.keys: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, Artifact]] = {}
+        self.verify = verify  # hash every published file before reuse (else size + mtime)
+        self.damaged: dict[str, str] = {}  # step id -> what is wrong with its published files
+        self._checked: dict[tuple[str, str], str | None] = {}
 
     # -- keys and plan ----------------------------------------------------------------
     def step_key(self, step: Step) -> str:
@@ -158,8 +165,9 @@ class Runner:
     def step_dir(self, step_id: str) -> Path:
         return self.run_dir / "steps" / step_id
 
-    def plan(self) -> list[tuple[Step, str, str]]:
-        """(step, key, "run" | "reuse") for every step, without running anything."""
+    def plan(self, check_files: bool = True) -> list[tuple[Step, str, str]]:
+        """(step, key, "run" | "reuse") for every step, without running anything.
+        ``check_files=False``: trust that the published files are intact."""
         rows = []
         changed: set[str] = set()
         for step in self.recipe.steps:
@@ -171,7 +179,7 @@ class Runner:
                 and record is not None
                 and record.get("key") == key
                 and not (set(step.deps) & changed)
-                and self._outputs_exist(step.id, record)
+                and (not check_files or self._intact(step.id, record))
             )
             if not reusable:
                 changed.add(step.id)
@@ -186,16 +194,32 @@ class Runner:
             return None
         return rec if isinstance(rec, dict) and rec.get("status") == "ok" else None
 
-    def _outputs_exist(self, step_id: str, record: dict) -> bool:
+    def _intact(self, step_id: str, record: dict) -> bool:
+        """Whether the files the step published are there unchanged; what is wrong goes into
+        ``self.damaged`` (checked once per run: ``plan`` runs before and after locking)."""
+        memo = (step_id, str(record.get("key")))
+        if memo not in self._checked:
+            self._checked[memo] = self._damage(step_id, record)
+        problem = self._checked[memo]
+        if problem:
+            self.damaged[step_id] = problem
+        return problem is None
+
+    def _damage(self, step_id: str, record: dict) -> str | None:
         base = self.step_dir(step_id)
         try:
-            for rec in record.get("outputs", {}).values():
-                art = artifact_from_record(rec, base)
-                if not all(p.is_file() for p in artifact_files(art)):
-                    return False
-        except (KeyError, ValueError, TypeError):
-            return False
-        return True
+            files = [
+                p
+                for rec in record.get("outputs", {}).values()
+                for p in artifact_files(artifact_from_record(rec, base))
+            ]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return f"{base / RECORD} names outputs that cannot be read"
+        if "files" not in record:  # published before artforge recorded hashes
+            missing = next((p for p in files if not p.is_file()), None)
+            return f"{missing} is missing" if missing else None
+        found = damage(base, record["files"], files, full=self.verify)
+        return f"{base / found[0]} {found[1]}" if found else None
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -309,6 +333,13 @@ class Runner:
                     summary.outcomes.append(StepOutcome(step.id, "reused", 0.0, key))
                     self.log(f"{label} reused (unchanged since the last run)")
                     continue
+                if step.id in self.damaged:
+                    users = [s.id for s in self.recipe.steps if step.id in s.deps]
+                    entry["damaged"] = self.damaged[step.id]
+                    self.log(
+                        f"warning: step '{step.id}': {self.damaged[step.id]}; running it again"
+                        + (f", and the steps that use it ({', '.join(users)})" if users else "")
+                    )
                 self.log(f"{label} running...")
                 entry["status"] = "running"
                 self._write_manifest(manifest)
@@ -419,6 +450,15 @@ class Runner:
             out_records = {name: art.to_record(staging) for name, art in outputs.items()}
         except ValueError as exc:
             raise StepCrashed(f"step '{step.id}' (plugin '{step.type.plugin}'): {exc}") from None
+        try:
+            files = describe(staging, [p for a in outputs.values() for p in artifact_files(a)])
+        except OSError as exc:
+            if exc.errno in RESOURCE_ERRNOS:
+                raise _resource_error(exc, self.run_dir, step.id) from None
+            raise StepCrashed(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned an "
+                f"artifact whose file cannot be read: {exc}"
+            ) from None
         record = {
             "id": step.id,
             "uses": step.type.name,
@@ -436,6 +476,7 @@ class Runner:
             "params": step.params.model_dump(mode="json", by_alias=True),
             "inputs": {d: self.keys[d] for d in step.deps},
             "outputs": out_records,
+            "files": files,  # size and SHA-256 of each, verified before the step is reused
             "metrics": ctx.metrics,
             "series": ctx.series,
             "warnings": ctx.warnings,
@@ -476,7 +517,7 @@ class Runner:
         the ranks different inputs (a cache hit on one rank and not another, GPU
         non-determinism), and a rank that disagrees on the plan would hang the others."""
         summary = RunSummary(self.run_dir)
-        keys = {step.id: key for step, key, _ in self.plan()}  # read-only: records, no writes
+        keys = {step.id: key for step, key, _ in self.plan(check_files=False)}  # keys only
         manifest = self._await_rank0(None, ())
         plan = manifest["launch"]["plan"]
         theirs = {e["id"]: e.get("key") for e in manifest["steps"]}
