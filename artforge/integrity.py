@@ -87,5 +87,5 @@ def _check(path: Path, want: Any, full: bool) -> str | None:
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     if digest != want["sha256"]:
-        return "has changed (its SHA-256 differs from the one recorded when the step published it)"
+        return "has changed since the step published it (its SHA-256 differs)"
     return None

@@ -49,8 +49,8 @@ from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
-from .integrity import damage, describe
 from .errors import ArtforgeError, ResourceError, RunLocked, StepError
+from .integrity import damage, describe
 from .params import parse_ref
 from .recipe import Recipe, Step
 from .seeding import derive_seed
