@@ -526,10 +526,11 @@ def _main(argv: list[str] | None = None) -> int:
         )
         return 130
     except Exception as exc:  # an artforge bug, unless the machine ran out of something
-        if isinstance(exc, OSError):  # e.g. `gallery build` on a full disk
-            from .runner import _resource_error
+        from .runner import _resource_error, resource_oserror
 
-            err = _resource_error(exc)
+        found = resource_oserror(exc)  # e.g. `gallery build` on a full disk
+        if found is not None:
+            err = _resource_error(found)
             if isinstance(err, ArtforgeError):
                 click.echo(f"error: {err}", err=True)
                 return err.exit_code

@@ -49,7 +49,7 @@ from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
-from .errors import ArtforgeError, ResourceError, RunLocked, StepError
+from .errors import ArtforgeError, CheckpointError, ResourceError, RunLocked, StepError
 from .integrity import damage, describe
 from .params import parse_ref
 from .recipe import Recipe, Step
@@ -246,11 +246,13 @@ class Runner:
                 self._refuse_symlinks()
                 self._sweep()
                 return self._run_locked()
-        except OSError as exc:
-            err = _resource_error(exc, self.run_dir)
-            if err is exc:
+        except ArtforgeError:
+            raise
+        except Exception as exc:
+            found = resource_oserror(exc)
+            if found is None:
                 raise
-            raise err from None
+            raise _resource_error(found, self.run_dir) from None
 
     def _refuse_symlinks(self) -> None:
         """Everything artforge writes stays inside the run directory: a symbolic link in it
@@ -382,6 +384,8 @@ class Runner:
         staging.mkdir(parents=True)
         work = self.run_dir / ".work" / step.id
         key_file = work / "KEY"
+        if step.id in self.force:  # redo means from the start: no resuming from a checkpoint
+            shutil.rmtree(work, ignore_errors=True)
         if work.exists() and (not key_file.exists() or key_file.read_text().strip() != key):
             shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True, exist_ok=True)
@@ -408,6 +412,12 @@ class Runner:
             ctx.launch = self.launch  # the step runs on every rank of the launch
         try:
             outputs = fn(ctx, step.params)
+        except CheckpointError as exc:
+            raise StepError(
+                f"step '{step.id}': {exc.message}",
+                hint=f"run the same command with --force {step.id} to start the step afresh "
+                "(it discards the checkpoint)",
+            ) from exc
         except ArtforgeError:
             raise
         except (KeyboardInterrupt, SystemExit):
@@ -416,11 +426,13 @@ class Runner:
             raise ResourceError(
                 f"step '{step.id}' ran out of memory", hint=_smaller_hint(step, gpu=False)
             ) from None
-        except OSError as exc:
-            if exc.errno in RESOURCE_ERRNOS:
-                raise _resource_error(exc, self.run_dir, step.id) from None
-            raise self._crash(step, exc, ctx) from exc
         except Exception as exc:
+            # a full disk inside framework code (torch.save, safetensors, h5py) arrives
+            # wrapped in their own exceptions: found before "out of memory" (TensorFlow maps
+            # ENOSPC to ResourceExhaustedError) and before "a bug in the plugin"
+            found = resource_oserror(exc)
+            if found is not None:
+                raise _resource_error(found, self.run_dir, step.id) from None
             if _is_oom(exc):
                 raise ResourceError(
                     f"step '{step.id}' ran out of GPU memory", hint=_smaller_hint(step, gpu=True)
@@ -720,8 +732,45 @@ def _now() -> str:
 
 
 RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# what frameworks that keep only the text of an OSError say (safetensors: "I/O error: No space
+# left on device (os error 28)"; HDF5: "errno = 28, error message = 'No space left ...'")
+_RESOURCE_TEXT = [
+    (
+        errno.ENOSPC,
+        re.compile(r"no space left on device|os error 28\b|errno = 28\b|storagefull", re.I),
+    ),
+    (errno.EDQUOT, re.compile(r"disk quota exceeded|os error 122\b|errno = 122\b", re.I)),
+    (errno.EROFS, re.compile(r"read-only file system|os error 30\b|errno = 30\b", re.I)),
+]
+_FILENAME_TEXT = re.compile(r"filename = '([^']+)'")
 TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary names
 OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
+
+
+def resource_oserror(exc: BaseException) -> OSError | None:
+    """The full disk, quota or read-only file system behind ``exc``, as an OSError, or None.
+
+    Frameworks wrap the OSError of a failed write: ``torch.save`` raises a RuntimeError
+    ("unexpected pos ...") whose context is the OSError, h5py may raise an AttributeError in
+    its clean-up with the OSError as context, safetensors keeps only its text. So the causes
+    and contexts of ``exc`` are searched, and their messages."""
+    todo, seen = [exc], set()
+    while todo:
+        x = todo.pop(0)
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, OSError) and x.errno in RESOURCE_ERRNOS:
+            if x.filename is None and _FILENAME_TEXT.search(str(x)):
+                x.filename = _FILENAME_TEXT.search(str(x)).group(1)
+            return x
+        if not isinstance(x, ArtforgeError):
+            for code, pattern in _RESOURCE_TEXT:
+                if pattern.search(str(x)):
+                    where = _FILENAME_TEXT.search(str(x))
+                    return OSError(code, os.strerror(code), where.group(1) if where else None)
+        todo += [x.__cause__, x.__context__]
+    return None
 
 
 def _resource_error(
