@@ -17,6 +17,8 @@ from . import __version__
 from .errors import ArtforgeError
 
 _DEBUG = {"on": False}
+# what Ctrl-C prints (the README quotes it; tests/reliability/test_named_errors.py checks both)
+INTERRUPTED = "interrupted: finished steps are kept; run the same command again to resume"
 
 
 _HOST: list = []
@@ -507,7 +509,11 @@ def _main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="artforge", standalone_mode=False)
     except _Relaunched as exc:
         return exc.code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        stop = exc.__context__  # click turns Ctrl-C (KeyboardInterrupt) into Abort
+        if isinstance(stop, KeyboardInterrupt):
+            click.echo(INTERRUPTED, err=True)  # click has already ended the line
+            return 143 if type(stop).__name__ == "Terminated" else 130
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
@@ -520,11 +526,9 @@ def _main(argv: list[str] | None = None) -> int:
         if _DEBUG["on"] and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted: finished steps are kept; run the same command again to resume", err=True
-        )
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run (runner.Terminated)
+        click.echo(f"\n{INTERRUPTED}", err=True)
+        return 143 if type(exc).__name__ == "Terminated" else 130
     except Exception as exc:  # an artforge bug, unless the machine ran out of something
         from .runner import _resource_error, resource_oserror
 

@@ -96,11 +96,10 @@ class CheckpointError(StepError):
     but not this step's (wrong keys or shapes). Raise it from the code that loads the
     checkpoint; the runner names the step and the recovery, ``--force STEP``."""
 
-    def __init__(self, path: object, problem: str):
+    def __init__(self, path: object, message: str):
         self.path = str(path)
-        self.problem = problem
         super().__init__(
-            f"checkpoint {path} {problem}",
+            message,
             hint="run again with --force STEP to start the step afresh (it discards the checkpoint)",
         )
 

@@ -37,6 +37,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -242,10 +243,14 @@ class Runner:
                 hint="choose another folder with --out",
             )
         try:
-            with self._lock():
+            with _terminate_as_interrupt(), self._lock():
                 self._refuse_symlinks()
                 self._sweep()
-                return self._run_locked()
+                try:
+                    return self._run_locked()
+                except BaseException as exc:
+                    self._mark_stopped(exc)
+                    raise
         except ArtforgeError:
             raise
         except Exception as exc:
@@ -319,7 +324,7 @@ class Runner:
         shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of a crashed run
         plan = self.plan()
         started = time.time()
-        manifest = self._manifest(plan, started)
+        manifest = self.manifest = self._manifest(plan, started)
         write_text(self.run_dir / "recipe.yaml", self.recipe.text)
         self._write_manifest(manifest)
         total = len(plan)
@@ -718,6 +723,44 @@ class Runner:
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.run_dir / MANIFEST, manifest)
+
+    def _mark_stopped(self, exc: BaseException) -> None:
+        """A run that stops anywhere (between steps, in the gallery, in a ``run_finished``
+        hook, by Ctrl-C or SIGTERM) leaves a manifest that says so, never ``running`` or an
+        ``ok`` it did not reach. A step that failed has already said so in its entry."""
+        manifest = getattr(self, "manifest", None)
+        if manifest is None or manifest.get("status") not in ("running", "ok"):
+            return
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        manifest["status"] = "interrupted" if interrupted else "failed"
+        manifest["finished"] = _now()
+        manifest["error"] = "interrupted" if interrupted else str(exc) or type(exc).__name__
+        for entry in manifest["steps"]:
+            if entry.get("status") == "running":
+                entry["status"] = manifest["status"]
+        with contextlib.suppress(OSError):  # e.g. the disk is full: keep exc
+            self._write_manifest(manifest)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler, torchrun stopping its workers): handled like Ctrl-C,
+    so the run cleans up and its manifest says ``interrupted``."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _is_distributed(fn: Any) -> bool:

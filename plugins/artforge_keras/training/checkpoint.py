@@ -82,7 +82,7 @@ def load_checkpoint(path: Path, model) -> dict[str, Any]:
     except Exception as exc:  # corrupt, foreign or from a different configuration
         what = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         raise CheckpointError(
-            path, f"cannot be read as this step's checkpoint ({what.splitlines()[0]})"
+            path, f"cannot read checkpoint {path} as this step's ({what.splitlines()[0]})"
         ) from None
     for var, value in zip(seed_states(model), seeds):
         var.assign(value)

@@ -317,7 +317,8 @@ class GANTrainer:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(
                 self.checkpoint_path,
-                f"is not a checkpoint of this step ({type(exc).__name__}: {exc})",
+                f"checkpoint {self.checkpoint_path} is not a checkpoint of this step "
+                f"({type(exc).__name__}: {exc})",
             ) from exc
 
     def inference(self, net, x: np.ndarray) -> np.ndarray:

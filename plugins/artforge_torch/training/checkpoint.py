@@ -41,16 +41,22 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
-        raise CheckpointError(path, f"cannot be read ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(
+            path, f"cannot read checkpoint {path} ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(state, dict):
-        raise CheckpointError(path, f"holds a {type(state).__name__}, not an artforge checkpoint")
+        raise CheckpointError(
+            path, f"checkpoint {path} holds a {type(state).__name__}, not an artforge checkpoint"
+        )
     return state
 
 
 def foreign(path: Path, exc: BaseException) -> CheckpointError:
     """A checkpoint that loads but does not fit (wrong keys or shapes): not this step's."""
     detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
-    return CheckpointError(path, f"is not a checkpoint of this step ({detail.splitlines()[0]})")
+    return CheckpointError(
+        path, f"checkpoint {path} is not a checkpoint of this step ({detail.splitlines()[0]})"
+    )
 
 
 def rng_state() -> dict[str, Any]:
