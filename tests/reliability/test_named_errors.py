@@ -145,6 +145,7 @@ def test_a_real_full_disk_in_torch_safetensors_and_h5py(full_disk, tally):
 
 
 @pytest.mark.slow  # TensorFlow's import: the mechanism (h5py) is tested above
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # h5py clean-up
 def test_a_real_full_disk_in_keras_save_weights(full_disk, tally):
     pytest.importorskip("tensorflow")
     keras = pytest.importorskip("keras")
@@ -347,3 +348,18 @@ def test_ctrl_c_and_sigterm_print_the_documented_message(sig, code, tmp_path, ta
     assert manifest["status"] == "interrupted" and manifest["steps"][0]["status"] == "interrupted"
     assert not (out / ".staging").exists() and not Path(out / "steps/z").exists()
     tally["interrupts that leave an interrupted manifest"] += 1
+
+
+@pytest.mark.slow  # TensorFlow's import
+def test_a_keras_checkpoint_without_artforge_state_is_a_checkpoint_error(tmp_path):
+    """Keras weights that load but carry no artforge training state (someone else's file)."""
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    from artforge.errors import CheckpointError
+    from artforge_keras.training.checkpoint import load_checkpoint, save_weights_file
+
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = tmp_path / "checkpoint.weights.h5"
+    save_weights_file(path, net)  # readable, but not an artforge checkpoint
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*checkpoint.weights.h5"):
+        load_checkpoint(path, net)
