@@ -21,6 +21,7 @@ from .context import ImageSetWriter, StepContext, safe_name
 from .errors import (
     ArtforgeError,
     BackendUnavailable,
+    CheckpointError,
     DataError,
     Diverged,
     PluginError,
@@ -104,6 +105,7 @@ __all__ = [
     "ArtforgeError",
     "Backend",
     "BackendUnavailable",
+    "CheckpointError",
     "DataError",
     "Diverged",
     "FileArtifact",

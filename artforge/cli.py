@@ -17,6 +17,8 @@ from . import __version__
 from .errors import ArtforgeError
 
 _DEBUG = {"on": False}
+# what Ctrl-C prints (the README quotes it; tests/reliability/test_named_errors.py checks both)
+INTERRUPTED = "interrupted: finished steps are kept; run the same command again to resume"
 
 
 _HOST: list = []
@@ -76,6 +78,12 @@ SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --s
     "--dry-run", is_flag=True, help="Validate and show which steps would run or be reused."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Hash every file of a step before reusing it (default: hash only files whose size "
+    "or modification time changed).",
+)
 @click.option("--open", "open_", is_flag=True, help="Open the gallery in a browser when done.")
 @click.option(
     "--nproc",
@@ -84,7 +92,7 @@ SET_HELP = "Override a recipe value, e.g. --set steps.train.with.epochs=5 or --s
     help="Data-parallel training in N processes on this machine (one per GPU; gloo on the "
     "CPU): runs the same command under torchrun. Needs torch.",
 )
-def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
+def run(recipe, overrides, out, force, dry_run, quiet, verify, open_, nproc):
     """Run RECIPE (a YAML file) and write its gallery.
 
     Under torchrun (`torchrun --nproc_per_node=N -m artforge run RECIPE`) or with --nproc N,
@@ -105,7 +113,7 @@ def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
                 f"(WORLD_SIZE={launch.world_size})",
                 hint="drop --nproc when you start artforge with torchrun yourself",
             )
-        code = _launch(nproc, recipe, overrides, out, force, quiet)
+        code = _launch(nproc, recipe, overrides, out, force, quiet, verify)
         page = (Path(out) if out else default_run_dir(rec)) / "index.html"
         if code == 0 and open_ and page.is_file():
             import webbrowser
@@ -121,11 +129,13 @@ def run(recipe, overrides, out, force, dry_run, quiet, open_, nproc):
         log=None if launch.is_main else (lambda msg: None),
         command=["artforge", *sys.argv[1:]] if sys.argv and "artforge" in sys.argv[0] else None,
         launch=launch,
+        verify=verify,
     )
     if dry_run:
         if launch.is_main:
             for step, key, action in runner.plan():
-                click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}")
+                why = f" ({runner.damaged[step.id]})" if step.id in runner.damaged else ""
+                click.echo(f"{action:6s} {step.id} ({step.type.name}) key {key}{why}")
         return
     summary = runner.run()
     if not launch.is_main:
@@ -158,7 +168,7 @@ except ChildFailedError as exc:
 
 
 def launch_command(
-    nproc: int, recipe: str, overrides=(), out=None, force=(), quiet=False
+    nproc: int, recipe: str, overrides=(), out=None, force=(), quiet=False, verify=False
 ) -> list[str]:
     """The torchrun command line of ``artforge run --nproc N``: the same run without
     ``--nproc``, as ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
@@ -176,6 +186,8 @@ def launch_command(
         args += ["--force", step]
     if quiet:
         args.append("-q")
+    if verify:
+        args.append("--verify")
     return args
 
 
@@ -187,7 +199,7 @@ class _Relaunched(Exception):
         self.code = code
 
 
-def _launch(nproc: int, recipe: str, overrides, out, force, quiet) -> int:
+def _launch(nproc: int, recipe: str, overrides, out, force, quiet, verify=False) -> int:
     """Run the same command in ``nproc`` processes under torchrun; return rank 0's exit
     status (the launcher's when rank 0 left none: it was stopped because another rank failed).
     Imports no framework: torchrun runs in a child process."""
@@ -214,7 +226,7 @@ def _launch(nproc: int, recipe: str, overrides, out, force, quiet) -> int:
     with tempfile.TemporaryDirectory(prefix="artforge-launch-") as tmp:
         status_file = Path(tmp) / "exit-status"
         env["ARTFORGE_EXIT_FILE"] = str(status_file)
-        command = launch_command(nproc, recipe, overrides, out, force, quiet)
+        command = launch_command(nproc, recipe, overrides, out, force, quiet, verify)
         proc = subprocess.Popen(command, env=env)
         try:
             code = proc.wait()
@@ -497,7 +509,11 @@ def _main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="artforge", standalone_mode=False)
     except _Relaunched as exc:
         return exc.code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        stop = exc.__context__  # click turns Ctrl-C (KeyboardInterrupt) into Abort
+        if isinstance(stop, KeyboardInterrupt):
+            click.echo(INTERRUPTED, err=True)  # click has already ended the line
+            return 143 if type(stop).__name__ == "Terminated" else 130
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
@@ -510,16 +526,15 @@ def _main(argv: list[str] | None = None) -> int:
         if _DEBUG["on"] and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted: finished steps are kept; run the same command again to resume", err=True
-        )
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run (runner.Terminated)
+        click.echo(f"\n{INTERRUPTED}", err=True)
+        return 143 if type(exc).__name__ == "Terminated" else 130
     except Exception as exc:  # an artforge bug, unless the machine ran out of something
-        if isinstance(exc, OSError):  # e.g. `gallery build` on a full disk
-            from .runner import _resource_error
+        from .runner import _resource_error, resource_oserror
 
-            err = _resource_error(exc)
+        found = resource_oserror(exc)  # e.g. `gallery build` on a full disk
+        if found is not None:
+            err = _resource_error(found)
             if isinstance(err, ArtforgeError):
                 click.echo(f"error: {err}", err=True)
                 return err.exit_code

@@ -91,6 +91,19 @@ class Diverged(StepError):
     """Training diverged (NaN/inf losses, or a collapsed discriminator)."""
 
 
+class CheckpointError(StepError):
+    """A step's own checkpoint (in ``.work/``) cannot be resumed from: unreadable, or readable
+    but not this step's (wrong keys or shapes). Raise it from the code that loads the
+    checkpoint; the runner names the step and the recovery, ``--force STEP``."""
+
+    def __init__(self, path: object, message: str):
+        self.path = str(path)
+        super().__init__(
+            message,
+            hint="run again with --force STEP to start the step afresh (it discards the checkpoint)",
+        )
+
+
 def suggest(word: str, candidates: Iterable[str]) -> str | None:
     """Return a "did you mean 'x'?" hint for a misspelt word, or None."""
     matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)

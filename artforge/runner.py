@@ -12,7 +12,9 @@ Layout of a run directory::
         .staging/<id>/         a step being written; published by rename when it succeeds
 
 Caching: a step's key hashes its type, version, backend, device, parameters, seed and the
-keys of the steps it reads. A step whose record has the same key is reused.
+keys of the steps it reads. A step whose record has the same key is reused, if the files it
+published are still there unchanged (size and SHA-256 recorded at publication, checked by
+:mod:`.integrity`); otherwise it runs again, with the steps that use it.
 
 Data-parallel launches (``torchrun``, ``artforge run --nproc N``; :class:`~.context.Launch`):
 rank 0 is the runner described above and the only process that writes the run directory
@@ -35,6 +37,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -47,7 +50,8 @@ from . import __version__
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
-from .errors import ArtforgeError, ResourceError, RunLocked, StepError
+from .errors import ArtforgeError, CheckpointError, ResourceError, RunLocked, StepError
+from .integrity import damage, describe
 from .params import parse_ref
 from .recipe import Recipe, Step
 from .seeding import derive_seed
@@ -116,6 +120,7 @@ class Runner:
         quiet: bool = False,
         command: list[str] | None = None,
         launch: Launch | None = None,
+        verify: bool = False,
     ):
         self.recipe = recipe
         self.launch = launch or Launch.from_env()
@@ -137,6 +142,9 @@ class Runner:
         self._created = time.time()
         self.keys: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, Artifact]] = {}
+        self.verify = verify  # hash every published file before reuse (else size + mtime)
+        self.damaged: dict[str, str] = {}  # step id -> what is wrong with its published files
+        self._checked: dict[tuple[str, str], str | None] = {}
 
     # -- keys and plan ----------------------------------------------------------------
     def step_key(self, step: Step) -> str:
@@ -158,8 +166,9 @@ class Runner:
     def step_dir(self, step_id: str) -> Path:
         return self.run_dir / "steps" / step_id
 
-    def plan(self) -> list[tuple[Step, str, str]]:
-        """(step, key, "run" | "reuse") for every step, without running anything."""
+    def plan(self, check_files: bool = True) -> list[tuple[Step, str, str]]:
+        """(step, key, "run" | "reuse") for every step, without running anything.
+        ``check_files=False``: trust that the published files are intact."""
         rows = []
         changed: set[str] = set()
         for step in self.recipe.steps:
@@ -171,7 +180,7 @@ class Runner:
                 and record is not None
                 and record.get("key") == key
                 and not (set(step.deps) & changed)
-                and self._outputs_exist(step.id, record)
+                and (not check_files or self._intact(step.id, record))
             )
             if not reusable:
                 changed.add(step.id)
@@ -186,16 +195,32 @@ class Runner:
             return None
         return rec if isinstance(rec, dict) and rec.get("status") == "ok" else None
 
-    def _outputs_exist(self, step_id: str, record: dict) -> bool:
+    def _intact(self, step_id: str, record: dict) -> bool:
+        """Whether the files the step published are there unchanged; what is wrong goes into
+        ``self.damaged`` (checked once per run: ``plan`` runs before and after locking)."""
+        memo = (step_id, str(record.get("key")))
+        if memo not in self._checked:
+            self._checked[memo] = self._damage(step_id, record)
+        problem = self._checked[memo]
+        if problem:
+            self.damaged[step_id] = problem
+        return problem is None
+
+    def _damage(self, step_id: str, record: dict) -> str | None:
         base = self.step_dir(step_id)
         try:
-            for rec in record.get("outputs", {}).values():
-                art = artifact_from_record(rec, base)
-                if not all(p.is_file() for p in artifact_files(art)):
-                    return False
-        except (KeyError, ValueError, TypeError):
-            return False
-        return True
+            files = [
+                p
+                for rec in record.get("outputs", {}).values()
+                for p in artifact_files(artifact_from_record(rec, base))
+            ]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return f"{base / RECORD} names outputs that cannot be read"
+        if "files" not in record:  # published before artforge recorded hashes
+            missing = next((p for p in files if not p.is_file()), None)
+            return f"{missing} is missing" if missing else None
+        found = damage(base, record["files"], files, full=self.verify)
+        return f"{base / found[0]} {found[1]}" if found else None
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -218,15 +243,21 @@ class Runner:
                 hint="choose another folder with --out",
             )
         try:
-            with self._lock():
+            with _terminate_as_interrupt(), self._lock():
                 self._refuse_symlinks()
                 self._sweep()
-                return self._run_locked()
-        except OSError as exc:
-            err = _resource_error(exc, self.run_dir)
-            if err is exc:
+                try:
+                    return self._run_locked()
+                except BaseException as exc:
+                    self._mark_stopped(exc)
+                    raise
+        except ArtforgeError:
+            raise
+        except Exception as exc:
+            found = resource_oserror(exc)
+            if found is None:
                 raise
-            raise err from None
+            raise _resource_error(found, self.run_dir) from None
 
     def _refuse_symlinks(self) -> None:
         """Everything artforge writes stays inside the run directory: a symbolic link in it
@@ -293,7 +324,7 @@ class Runner:
         shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of a crashed run
         plan = self.plan()
         started = time.time()
-        manifest = self._manifest(plan, started)
+        manifest = self.manifest = self._manifest(plan, started)
         write_text(self.run_dir / "recipe.yaml", self.recipe.text)
         self._write_manifest(manifest)
         total = len(plan)
@@ -309,6 +340,13 @@ class Runner:
                     summary.outcomes.append(StepOutcome(step.id, "reused", 0.0, key))
                     self.log(f"{label} reused (unchanged since the last run)")
                     continue
+                if step.id in self.damaged:
+                    users = [s.id for s in self.recipe.steps if step.id in s.deps]
+                    entry["damaged"] = self.damaged[step.id]
+                    self.log(
+                        f"warning: step '{step.id}': {self.damaged[step.id]}; running it again"
+                        + (f", and the steps that use it ({', '.join(users)})" if users else "")
+                    )
                 self.log(f"{label} running...")
                 entry["status"] = "running"
                 self._write_manifest(manifest)
@@ -351,6 +389,8 @@ class Runner:
         staging.mkdir(parents=True)
         work = self.run_dir / ".work" / step.id
         key_file = work / "KEY"
+        if step.id in self.force:  # redo means from the start: no resuming from a checkpoint
+            shutil.rmtree(work, ignore_errors=True)
         if work.exists() and (not key_file.exists() or key_file.read_text().strip() != key):
             shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True, exist_ok=True)
@@ -377,6 +417,12 @@ class Runner:
             ctx.launch = self.launch  # the step runs on every rank of the launch
         try:
             outputs = fn(ctx, step.params)
+        except CheckpointError as exc:
+            raise StepError(
+                f"step '{step.id}': {exc.message}",
+                hint=f"run the same command with --force {step.id} to start the step afresh "
+                "(it discards the checkpoint)",
+            ) from exc
         except ArtforgeError:
             raise
         except (KeyboardInterrupt, SystemExit):
@@ -385,11 +431,13 @@ class Runner:
             raise ResourceError(
                 f"step '{step.id}' ran out of memory", hint=_smaller_hint(step, gpu=False)
             ) from None
-        except OSError as exc:
-            if exc.errno in RESOURCE_ERRNOS:
-                raise _resource_error(exc, self.run_dir, step.id) from None
-            raise self._crash(step, exc, ctx) from exc
         except Exception as exc:
+            # a full disk inside framework code (torch.save, safetensors, h5py) arrives
+            # wrapped in their own exceptions: found before "out of memory" (TensorFlow maps
+            # ENOSPC to ResourceExhaustedError) and before "a bug in the plugin"
+            found = resource_oserror(exc)
+            if found is not None:
+                raise _resource_error(found, self.run_dir, step.id) from None
             if _is_oom(exc):
                 raise ResourceError(
                     f"step '{step.id}' ran out of GPU memory", hint=_smaller_hint(step, gpu=True)
@@ -419,6 +467,15 @@ class Runner:
             out_records = {name: art.to_record(staging) for name, art in outputs.items()}
         except ValueError as exc:
             raise StepCrashed(f"step '{step.id}' (plugin '{step.type.plugin}'): {exc}") from None
+        try:
+            files = describe(staging, [p for a in outputs.values() for p in artifact_files(a)])
+        except OSError as exc:
+            if exc.errno in RESOURCE_ERRNOS:
+                raise _resource_error(exc, self.run_dir, step.id) from None
+            raise StepCrashed(
+                f"step '{step.id}' ({step.type.name}, plugin '{step.type.plugin}') returned an "
+                f"artifact whose file cannot be read: {exc}"
+            ) from None
         record = {
             "id": step.id,
             "uses": step.type.name,
@@ -436,6 +493,7 @@ class Runner:
             "params": step.params.model_dump(mode="json", by_alias=True),
             "inputs": {d: self.keys[d] for d in step.deps},
             "outputs": out_records,
+            "files": files,  # size and SHA-256 of each, verified before the step is reused
             "metrics": ctx.metrics,
             "series": ctx.series,
             "warnings": ctx.warnings,
@@ -476,7 +534,7 @@ class Runner:
         the ranks different inputs (a cache hit on one rank and not another, GPU
         non-determinism), and a rank that disagrees on the plan would hang the others."""
         summary = RunSummary(self.run_dir)
-        keys = {step.id: key for step, key, _ in self.plan()}  # read-only: records, no writes
+        keys = {step.id: key for step, key, _ in self.plan(check_files=False)}  # keys only
         manifest = self._await_rank0(None, ())
         plan = manifest["launch"]["plan"]
         theirs = {e["id"]: e.get("key") for e in manifest["steps"]}
@@ -666,6 +724,44 @@ class Runner:
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.run_dir / MANIFEST, manifest)
 
+    def _mark_stopped(self, exc: BaseException) -> None:
+        """A run that stops anywhere (between steps, in the gallery, in a ``run_finished``
+        hook, by Ctrl-C or SIGTERM) leaves a manifest that says so, never ``running`` or an
+        ``ok`` it did not reach. A step that failed has already said so in its entry."""
+        manifest = getattr(self, "manifest", None)
+        if manifest is None or manifest.get("status") not in ("running", "ok"):
+            return
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        manifest["status"] = "interrupted" if interrupted else "failed"
+        manifest["finished"] = _now()
+        manifest["error"] = "interrupted" if interrupted else str(exc) or type(exc).__name__
+        for entry in manifest["steps"]:
+            if entry.get("status") == "running":
+                entry["status"] = manifest["status"]
+        with contextlib.suppress(OSError):  # e.g. the disk is full: keep exc
+            self._write_manifest(manifest)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler, torchrun stopping its workers): handled like Ctrl-C,
+    so the run cleans up and its manifest says ``interrupted``."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
 
 def _is_distributed(fn: Any) -> bool:
     """A run function that takes part in data-parallel launches sets ``fn.distributed = True``:
@@ -679,8 +775,45 @@ def _now() -> str:
 
 
 RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# what frameworks that keep only the text of an OSError say (safetensors: "I/O error: No space
+# left on device (os error 28)"; HDF5: "errno = 28, error message = 'No space left ...'")
+_RESOURCE_TEXT = [
+    (
+        errno.ENOSPC,
+        re.compile(r"no space left on device|os error 28\b|errno = 28\b|storagefull", re.I),
+    ),
+    (errno.EDQUOT, re.compile(r"disk quota exceeded|os error 122\b|errno = 122\b", re.I)),
+    (errno.EROFS, re.compile(r"read-only file system|os error 30\b|errno = 30\b", re.I)),
+]
+_FILENAME_TEXT = re.compile(r"filename = '([^']+)'")
 TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary names
 OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
+
+
+def resource_oserror(exc: BaseException) -> OSError | None:
+    """The full disk, quota or read-only file system behind ``exc``, as an OSError, or None.
+
+    Frameworks wrap the OSError of a failed write: ``torch.save`` raises a RuntimeError
+    ("unexpected pos ...") whose context is the OSError, h5py may raise an AttributeError in
+    its clean-up with the OSError as context, safetensors keeps only its text. So the causes
+    and contexts of ``exc`` are searched, and their messages."""
+    todo, seen = [exc], set()
+    while todo:
+        x = todo.pop(0)
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, OSError) and x.errno in RESOURCE_ERRNOS:
+            if x.filename is None and _FILENAME_TEXT.search(str(x)):
+                x.filename = _FILENAME_TEXT.search(str(x)).group(1)
+            return x
+        if not isinstance(x, ArtforgeError):
+            for code, pattern in _RESOURCE_TEXT:
+                if pattern.search(str(x)):
+                    where = _FILENAME_TEXT.search(str(x))
+                    return OSError(code, os.strerror(code), where.group(1) if where else None)
+        todo += [x.__cause__, x.__context__]
+    return None
 
 
 def _resource_error(

@@ -212,12 +212,18 @@ class _RunBuilder:
         return found
 
     def model_sha(self, sid: str, out: dict) -> tuple[str | None, str]:
+        """The SHA-256 of the checkpoint file on disk (never only the recorded one), and
+        where it comes from: "file on disk", with a note when it differs from the hash the
+        step recorded, or "missing"."""
         meta = out.get("meta") if isinstance(out.get("meta"), dict) else {}
-        if isinstance(meta.get("sha256"), str) and meta["sha256"]:
-            return meta["sha256"], "recorded"
+        recorded = meta.get("sha256") if isinstance(meta.get("sha256"), str) else None
         rel = M.single_file(sid, out)
         sha = self.cache.sha256(rel) if rel else None
-        return sha, "computed" if sha else "missing"
+        if sha is None:
+            return None, "missing"
+        if recorded and recorded != sha:
+            return sha, f"file on disk; the step recorded {recorded[:12]}, the file has changed"
+        return sha, "file on disk"
 
     def outputs_of(self, s: M.StepView, rec: dict) -> None:
         for name, out in (rec.get("outputs") or {}).items():

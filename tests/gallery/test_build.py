@@ -152,13 +152,20 @@ def test_training_health_curves_timeline_metrics_and_warnings(run):
     assert html.count(digest.hexdigest()) >= 3  # model card, train and translate provenance
 
 
-def test_recorded_checkpoint_hash_is_preferred(run):
+def test_the_checkpoint_hash_shown_is_that_of_the_file_on_disk(run):
+    """Issue 14 item 4: a recorded hash that no longer matches the file is not shown as the
+    checkpoint's hash; the file's is, with a note that the file has changed."""
     rec_path = run / "steps/train/record.json"
     rec = json.loads(rec_path.read_text())
     rec["outputs"]["model"]["meta"]["sha256"] = "ab" * 32
     rec_path.write_text(json.dumps(rec))
     html = build_gallery(run).read_text()
-    assert "sha256 (recorded)" in html and "ab" * 32 in html
+    disk = hashlib.sha256((run / "steps/train/model/generator.safetensors").read_bytes())
+    assert "ab" * 32 not in html and html.count(disk.hexdigest()) >= 3
+    assert "sha256 (file on disk; the step recorded abababababab, the file has changed)" in html
+    rec["outputs"]["model"]["meta"]["sha256"] = disk.hexdigest()
+    rec_path.write_text(json.dumps(rec))
+    assert "sha256 (file on disk)" in build_gallery(run).read_text()
 
 
 def test_downloads_zip_and_metrics_json(run):

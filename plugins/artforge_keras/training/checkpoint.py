@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import StepError
+from artforge.api import CheckpointError
 
 STATE_GROUP = "artforge"
 
@@ -80,9 +80,9 @@ def load_checkpoint(path: Path, model) -> dict[str, Any]:
             seeds = [np.asarray(group[f"seed_{i}"]) for i in range(len(seed_states(model)))]
         model.load_weights(path)
     except Exception as exc:  # corrupt, foreign or from a different configuration
-        raise StepError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
-            hint="delete it to start the training again",
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(
+            path, f"cannot read checkpoint {path} as this step's ({what.splitlines()[0]})"
         ) from None
     for var, value in zip(seed_states(model), seeds):
         var.assign(value)

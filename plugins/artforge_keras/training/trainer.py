@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import Diverged, derive_seed, save_png
+from artforge.api import CheckpointError, Diverged, derive_seed, save_png
 
 from ..backend import fresh_session, keras_module, runtime
 from ..data import epoch_dataset
@@ -311,7 +311,15 @@ class GANTrainer:
         save_checkpoint(self.checkpoint_path, self.model, self.state())
 
     def restore(self) -> None:
-        self.load_state(load_checkpoint(self.checkpoint_path, self.model))
+        state = load_checkpoint(self.checkpoint_path, self.model)
+        try:
+            self.load_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(
+                self.checkpoint_path,
+                f"checkpoint {self.checkpoint_path} is not a checkpoint of this step "
+                f"({type(exc).__name__}: {exc})",
+            ) from exc
 
     def inference(self, net, x: np.ndarray) -> np.ndarray:
         """``net(x)`` in inference mode (no dropout, running statistics)."""

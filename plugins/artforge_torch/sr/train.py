@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from artforge.api import Diverged
 
 from ..style.util import batch_to_tensor, load_state, save_state
+from ..training.checkpoint import foreign
 
 
 @dataclass
@@ -84,12 +85,15 @@ def train_sr(
     start_step = 0
     state = load_state(state_path) if state_path else None
     if state and state.get("steps") == steps:
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        if averaged is not None and state.get("ema") is not None:
-            averaged.shadow.load_state_dict(state["ema"])
-        start_step = int(state["step"])
+        try:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            if averaged is not None and state.get("ema") is not None:
+                averaged.shadow.load_state_dict(state["ema"])
+            start_step = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise foreign(state_path, exc) from exc
     if hasattr(sampler, "reseed"):
         sampler.reseed(seed + start_step)
 

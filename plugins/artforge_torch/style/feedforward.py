@@ -22,6 +22,7 @@ from PIL import Image
 
 from artforge.api import DataError, Diverged, StepError
 
+from ..training.checkpoint import foreign
 from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 from .util import batch_to_tensor, load_safetensors, load_state, save_state, to_image, to_tensor
 
@@ -108,9 +109,12 @@ def train_transformer(
     start = 0
     state = load_state(state_path) if state_path else None
     if state and state.get("steps") == steps:
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
+        try:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["opt"])
+            start = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise foreign(state_path, exc) from exc
     sampler.reseed(seed + start)
     t0 = time.perf_counter()
     last_save = t0

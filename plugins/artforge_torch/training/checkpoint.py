@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from artforge.api import StepError
+from artforge.api import CheckpointError, StepError
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -39,12 +39,24 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
-        raise StepError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
-            hint="delete it to start the training again",
+        raise CheckpointError(
+            path, f"cannot read checkpoint {path} ({type(exc).__name__}: {exc})"
         ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            path, f"checkpoint {path} holds a {type(state).__name__}, not an artforge checkpoint"
+        )
+    return state
+
+
+def foreign(path: Path, exc: BaseException) -> CheckpointError:
+    """A checkpoint that loads but does not fit (wrong keys or shapes): not this step's."""
+    detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    return CheckpointError(
+        path, f"checkpoint {path} is not a checkpoint of this step ({detail.splitlines()[0]})"
+    )
 
 
 def rng_state() -> dict[str, Any]:
@@ -60,7 +72,12 @@ def rng_state() -> dict[str, Any]:
 
 def _numpy_state() -> dict[str, Any]:
     _, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    return {
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -68,11 +85,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     ns = state["numpy"]
-    np.random.set_state(("MT19937", ns["keys"].numpy().astype(np.uint32), ns["pos"], ns["has_gauss"], ns["gauss"]))
+    np.random.set_state(
+        ("MT19937", ns["keys"].numpy().astype(np.uint32), ns["pos"], ns["has_gauss"], ns["gauss"])
+    )
     random.setstate((3, tuple(state["python"]), None))
 
 
-def export_safetensors(path: Path, module: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
+def export_safetensors(
+    path: Path, module: torch.nn.Module, metadata: dict[str, str] | None = None
+) -> None:
     """Write a module's weights (and buffers) as safetensors, atomically."""
     from safetensors.torch import save_file
 

@@ -26,7 +26,7 @@ from torch import nn
 from artforge.api import Diverged, derive_seed, save_png
 
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import foreign, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .device import runtime
 
 
@@ -100,11 +100,13 @@ class GANTrainer:
             distributed.convert_batchnorm(self.nets, self.rt.device) if self.dist.enabled else None
         )
         self.scheds = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for name, opt in self.opts.items()
+            name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda)
+            for name, opt in self.opts.items()
         }
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.use_scaler)
         self.compiled = {
-            name: torch.compile(net) if params.compile and self.rt.is_cuda else net for name, net in self.nets.items()
+            name: torch.compile(net) if params.compile and self.rt.is_cuda else net
+            for name, net in self.nets.items()
         }
         if self.dist.enabled:  # DDP around what train_step calls; self.nets stay the modules
             self.compiled = distributed.replicate(self.compiled, self.nets, self.rt.device)
@@ -183,8 +185,19 @@ class GANTrainer:
         self.epoch = int(state["epoch"])
         self.iteration = int(state["iteration"])
         self.rollbacks = int(state.get("rollbacks", 0))
-        self.series = {k: [list(map(float, pt)) for pt in v] for k, v in state.get("series", {}).items()}
+        self.series = {
+            k: [list(map(float, pt)) for pt in v] for k, v in state.get("series", {}).items()
+        }
         self.guard.collapsed_for = int(state.get("guard", 0))
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """``load_state`` from a checkpoint file: one that does not fit is named as such."""
+        try:
+            self.load_state(state)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
+            if "out of memory" in str(exc).lower():
+                raise
+            raise foreign(self.checkpoint_path, exc) from exc
 
     @property
     def checkpoint_path(self) -> Path:
@@ -217,8 +230,10 @@ class GANTrainer:
         ctx, p = self.ctx, self.p
         state = self._read_checkpoint()
         if state is not None:
-            self.load_state(state)
-            ctx.log(f"  resuming from the checkpoint at epoch {self.epoch}, iteration {self.iteration}")
+            self._restore(state)
+            ctx.log(
+                f"  resuming from the checkpoint at epoch {self.epoch}, iteration {self.iteration}"
+            )
             ctx.info["resumed_from_epoch"] = self.epoch
         else:
             if self.dist.is_main:
@@ -326,7 +341,7 @@ class GANTrainer:
             )
         state = self._read_checkpoint()
         rollbacks = self.rollbacks + 1
-        self.load_state(state)
+        self._restore(state)
         self.rollbacks = rollbacks
         for opt, sched in zip(self.opts.values(), self.scheds.values()):
             for group in opt.param_groups:
@@ -335,7 +350,7 @@ class GANTrainer:
         self.guard.collapsed_for = 0
         ctx.warn(
             f"divergence guard: {reason} at {where}; rolled back to epoch {self.epoch} with "
-            f"learning rates x{p.rollback_factor ** rollbacks:g} (rollback {rollbacks} of {p.max_rollbacks})"
+            f"learning rates x{p.rollback_factor**rollbacks:g} (rollback {rollbacks} of {p.max_rollbacks})"
         )
         self.save()
 
