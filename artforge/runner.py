@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -43,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, ownership, safefs
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
@@ -179,15 +178,19 @@ class Runner:
         return rows
 
     def _load_record(self, step_id: str) -> dict | None:
-        path = self.step_dir(step_id) / RECORD
+        data = safefs.read_bytes(self.run_dir, Path("steps", step_id, RECORD))  # never a link
         try:
-            rec = json.loads(path.read_text())
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+            rec = json.loads(data) if data is not None else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None
         return rec if isinstance(rec, dict) and rec.get("status") == "ok" else None
 
     def _outputs_exist(self, step_id: str, record: dict) -> bool:
         base = self.step_dir(step_id)
+        # a cached result is reused only from files inside the run directory, reached without
+        # a link (``steps/x -> /elsewhere`` would pass another folder's files off as ours)
+        if safefs.first_link(self.run_dir, Path("steps", step_id)) or safefs.find_link(base):
+            return False
         try:
             for rec in record.get("outputs", {}).values():
                 art = artifact_from_record(rec, base)
@@ -205,8 +208,13 @@ class Runner:
         for step, _, action in self.plan():
             if action == "run":
                 self._check_backend(step)
+        # a folder that is not artforge's, or that holds a link, is refused before anything
+        # (marker, lock) is written in it
+        ownership.check_claim(self.run_dir)
+        if self.run_dir.is_dir():
+            self._refuse_symlinks()
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.run_id = ownership.claim(self.run_dir)  # the marker is written first
         except OSError as exc:
             raise ResourceError(
                 f"cannot create the run directory {self.run_dir}: {exc.strerror or exc}",
@@ -219,7 +227,7 @@ class Runner:
             )
         try:
             with self._lock():
-                self._refuse_symlinks()
+                self._refuse_symlinks()  # again, under the lock
                 self._sweep()
                 return self._run_locked()
         except OSError as exc:
@@ -231,28 +239,30 @@ class Runner:
     def _refuse_symlinks(self) -> None:
         """Everything artforge writes stays inside the run directory: a symbolic link in it
         (``steps -> /elsewhere``, ``.staging -> ~``) would send writes or deletions outside."""
-        for root, dirs, files in os.walk(self.run_dir):
-            for name in dirs + files:
-                path = Path(root) / name
-                if path.is_symlink():
-                    raise ArtforgeError(
-                        f"refusing to run: {path} is a symbolic link (to {os.readlink(path)}); "
-                        "artforge writes only inside the run directory",
-                        hint="remove the link, or choose another folder with --out",
-                    )
+        safefs.refuse_links(self.run_dir, "run")
 
     def _sweep(self) -> None:
-        """Remove what a killed run left half-done: temporary files of atomic writes
-        (``.name.XXXXXXXX.tmp``) and step folders set aside by ``replace_dir``."""
-        for root, dirs, files in os.walk(self.run_dir):
-            for name in files:
-                if TEMP_FILE.match(name):
-                    with contextlib.suppress(OSError):
-                        os.unlink(Path(root) / name)
-            for name in list(dirs):
-                if OLD_DIR.match(name):
-                    shutil.rmtree(Path(root) / name, ignore_errors=True)
-                    dirs.remove(name)
+        """Remove what a killed run left half-done, only where artforge writes it, in this
+        marked run directory: temporary files of atomic writes (``.name.XXXXXXXX.tmp``) beside
+        the manifest and in ``.work/`` and ``_gallery/``, and step folders that ``replace_dir``
+        set aside in ``steps/``. Other sub-folders (a plugin's, the user's) are not entered."""
+        if ownership.read_marker(self.run_dir) is None:
+            return
+        for name in os.listdir(self.run_dir):
+            path = self.run_dir / name
+            if TEMP_FILE.match(name) and safefs.regular_file(self.run_dir, name):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for top, dirs, _ in safefs.walk(self.run_dir / "steps"):
+            for name in [d for d in dirs if OLD_DIR.match(d)]:
+                shutil.rmtree(top / name, ignore_errors=True)  # never follows a link inside
+            dirs.clear()
+        for owned in (".work", "_gallery"):
+            for top, _, files in safefs.walk(self.run_dir / owned):
+                for name in files:
+                    if TEMP_FILE.match(name):
+                        with contextlib.suppress(OSError):
+                            os.unlink(top / name)
 
     @contextlib.contextmanager
     def _lock(self):
@@ -618,6 +628,7 @@ class Runner:
         spec = self.recipe.spec
         return {
             "artforge_version": __version__,
+            "run_id": getattr(self, "run_id", ""),
             "recipe": {
                 "name": spec.name,
                 "description": spec.description,
@@ -679,8 +690,7 @@ def _now() -> str:
 
 
 RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary names
-OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
+TEMP_FILE, OLD_DIR = ownership.TEMP_FILE, ownership.OLD_DIR
 
 
 def _resource_error(
