@@ -377,13 +377,14 @@ def gallery_build(run_dir, open_):
 @gallery.command("serve")
 @click.argument("directory", default="gallery", type=click.Path(file_okay=False))
 @click.option(
-    "--port", default=8000, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free)."
+    "--port", default=8000, show_default=True, type=int, help="Port on 127.0.0.1 (1-65535)."
 )
 @click.option("--open", "open_", is_flag=True, help="Open the page in a browser.")
 def gallery_serve(directory, port, open_):
     """Serve DIRECTORY (default gallery/) over HTTP on 127.0.0.1 (Ctrl-C to stop)."""
-    from .gallery.serve import make_server, page_url
+    from .gallery.serve import check_port, make_server, page_url
 
+    check_port(port)
     with make_server(directory, port) as server:
         url = page_url(server, directory)
         click.echo(f"serving {directory} at {url} (Ctrl-C to stop)")
