@@ -18,6 +18,7 @@ from PIL import Image
 
 from artforge.context import StepContext
 from artforge.errors import RecipeError, StepError
+from artforge.ownership import claim
 
 from .conftest import ROOT, snapshot
 from .plugin import HOSTILE
@@ -155,6 +156,7 @@ def test_symbolic_links_in_the_run_directory_are_refused(link, tmp_path, fresh_c
     (outside / "precious.txt").write_text("keep me")
     (outside / "scenes").mkdir()
     (outside / "scenes" / "precious.txt").write_text("keep me too")
+    claim(out)  # a run directory of artforge's (a foreign folder is refused before this check)
     path = out / link
     path.parent.mkdir(parents=True, exist_ok=True)
     target = (
@@ -173,6 +175,7 @@ def test_symbolic_links_in_the_run_directory_are_refused(link, tmp_path, fresh_c
     )
     assert snapshot(outside) == before
     assert not (out / "steps" / "scenes" / "record.json").exists() or link == "steps/scenes"
+    assert (out / ".lock").is_symlink() or not (out / ".lock").exists()  # refused: no lock
 
 
 def test_a_run_directory_that_is_itself_a_link_is_fine(tmp_path, fresh_cli):
