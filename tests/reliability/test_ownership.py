@@ -282,9 +282,10 @@ def test_a_gallery_file_linked_out_is_never_written(
     assert snapshot(outside) == before and link.is_symlink()
 
 
-def test_a_cached_step_behind_a_link_is_not_reused(tmp_path, recipe, fresh_cli, capsys):
-    """``steps/scenes -> elsewhere`` holding a matching record: the plan runs the step again
-    rather than pass another folder's files off as this run's."""
+@pytest.mark.parametrize("linked", ["steps/scenes", "steps/scenes/night"])
+def test_a_cached_step_behind_a_link_is_not_reused(linked, tmp_path, recipe, fresh_cli, capsys):
+    """``steps/scenes -> elsewhere`` holding a matching record, or only its images linked: the
+    plan runs the step again rather than pass another folder's files off as this run's."""
     import shutil
 
     from artforge.plugins import PluginHost
@@ -296,8 +297,8 @@ def test_a_cached_step_behind_a_link_is_not_reused(tmp_path, recipe, fresh_cli, 
     host = PluginHost()
     plan = Runner(load_recipe(recipe, host), host, out, quiet=True).plan()
     assert [a for _, _, a in plan] == ["reuse"]
-    shutil.move(out / "steps/scenes", tmp_path / "elsewhere")
-    (out / "steps/scenes").symlink_to(tmp_path / "elsewhere")
+    shutil.move(out / linked, tmp_path / "elsewhere")
+    (out / linked).symlink_to(tmp_path / "elsewhere")
     plan = Runner(load_recipe(recipe, host), host, out, quiet=True).plan()
     assert [a for _, _, a in plan] == ["run"]
 
