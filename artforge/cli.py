@@ -358,7 +358,9 @@ def gallery_build(run_dir, open_):
     if (root / "manifest.json").is_file():
         page = build_gallery(root)
     else:
-        runs = sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
+        runs = sorted(  # a linked folder is not entered: it may lead anywhere
+            p for p in root.iterdir() if not p.is_symlink() and (p / "manifest.json").is_file()
+        )
         if not runs:
             raise ArtforgeError(
                 f"{root} holds no artforge run (no manifest.json in it or its sub-folders)",

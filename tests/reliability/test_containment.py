@@ -433,6 +433,7 @@ def test_a_planted_checkpoint_is_refused_not_run(tmp_path, fresh_cli, capsys):
     host = PluginHost()
     runner = Runner(load_recipe(recipe, host), host, out, quiet=True)
     keys = {s.id: k for s, k, _ in runner.plan()}
+    claim(out)  # the run directory of an earlier run
     work = out / ".work" / "train"
     work.mkdir(parents=True)
     (work / "KEY").write_text(keys["train"])  # so the runner keeps it for a resume
