@@ -452,6 +452,8 @@ def _read(run_dir: Path) -> tuple[dict, dict[str, dict]]:
         )
     # pages, thumbnails, zips and caches never read or write through a link
     safefs.refuse_links(run_dir, f"build the gallery of {run_dir}")
+    if ownership.read_marker(run_dir) is None:
+        ownership.claim(run_dir)  # an earlier version's run: adopted, as `artforge run` does
     got = M.read_run(run_dir)
     if got is None:
         raise ArtforgeError(

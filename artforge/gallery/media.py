@@ -199,9 +199,9 @@ class Cache:
     def prune(self, keep: set[str]) -> None:
         """Delete derived files (thumbnails, zips, plots) that the page no longer uses: only
         regular files inside ``_gallery/``, in a marked run directory (never through a link)."""
-        from ..ownership import is_run_dir
+        from ..ownership import read_marker
 
-        if not is_run_dir(self.run_dir) or safefs.first_link(self.run_dir, GALLERY_DIR):
+        if read_marker(self.run_dir) is None or safefs.first_link(self.run_dir, GALLERY_DIR):
             return
         root = self.run_dir / GALLERY_DIR
         for sub in ("thumbs", "downloads", "plots"):

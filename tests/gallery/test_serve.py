@@ -186,8 +186,14 @@ def test_malformed_requests_get_an_answer_not_a_traceback(server, capfd, request
 
 
 @pytest.mark.parametrize("port", ["0", "-1", "65536", "70000"])
-def test_a_port_outside_1_to_65535_is_refused(tmp_path, port, capsys):
+def test_a_port_outside_1_to_65535_is_refused(tmp_path, port, capsys, monkeypatch):
     from artforge.cli import main
+    from artforge.gallery import serve
+
+    def never(*args, **kwargs):  # a refused port must not get this far
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(serve._Server, "serve_forever", never)
 
     assert main(["gallery", "serve", str(tmp_path), "--port", port]) == 2
     err = capsys.readouterr().err
