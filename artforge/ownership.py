@@ -12,10 +12,12 @@ runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import stat
+import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,6 +141,11 @@ def _describe(names: list[str], folder: Path) -> str:
     return ", ".join(shown) + more
 
 
+def _marker_tmp(name: str) -> bool:
+    """A marker being written by a run that claims the folder at this moment."""
+    return name.startswith(MARKER + ".") and bool(TEMP_FILE.match(name))
+
+
 def check_claim(folder: Path) -> None:
     """Raise :class:`NotARunDirectory` unless ``artforge run`` may write into ``folder``
     (new, empty, marked or an earlier artforge's run directory). Writes nothing."""
@@ -161,7 +168,7 @@ def check_claim(folder: Path) -> None:
         )
     if mode is None or read_marker(folder) is not None or is_legacy_run(folder):
         return
-    names = os.listdir(folder)
+    names = [n for n in os.listdir(folder) if not _marker_tmp(n)]
     if names:
         raise NotARunDirectory(
             f"refusing to run into {folder}: it is not empty ({_describe(names, folder)}) and "
@@ -190,17 +197,26 @@ def claim(folder: Path) -> str:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "artforge_version": __version__,
     }
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    # written whole under a temporary name, then linked into place: the marker is complete
+    # when it appears, and a second run marking the folder at the same moment fails the link
+    fd, tmp = tempfile.mkstemp(prefix=f"{MARKER}.", suffix=".tmp", dir=folder)
     try:
-        fd = os.open(folder / MARKER, flags, 0o644)
-    except FileExistsError:  # another run marked it a moment ago
-        marker = read_marker(folder)
-        if marker is None:
-            raise NotARunDirectory(
-                f"refusing to run into {folder}: {folder / MARKER} is not a regular file",
-                hint="remove it, or choose another folder with --out",
-            ) from None
-        return str(marker.get("run_id") or "")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, indent=1) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(json.dumps(data, indent=1) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, folder / MARKER)
+        except FileExistsError:  # another run marked it a moment ago
+            marker = read_marker(folder)
+            if marker is None:
+                raise NotARunDirectory(
+                    f"refusing to run into {folder}: {folder / MARKER} is not a regular file",
+                    hint="remove it, or choose another folder with --out",
+                ) from None
+            return str(marker.get("run_id") or "")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     return run_id

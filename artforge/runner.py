@@ -214,7 +214,7 @@ class Runner:
         if self.run_dir.is_dir():
             self._refuse_symlinks()
         try:
-            self.run_id = ownership.claim(self.run_dir)  # the marker is written first
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ResourceError(
                 f"cannot create the run directory {self.run_dir}: {exc.strerror or exc}",
@@ -225,6 +225,13 @@ class Runner:
                 f"the run directory {self.run_dir} is not writable",
                 hint="choose another folder with --out",
             )
+        try:
+            self.run_id = ownership.claim(self.run_dir)  # the marker is written first
+        except OSError as exc:
+            err = _resource_error(exc, self.run_dir)
+            if err is exc:
+                raise
+            raise err from None
         try:
             with self._lock():
                 self._refuse_symlinks()  # again, under the lock
