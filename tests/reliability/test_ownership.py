@@ -9,6 +9,7 @@ import http.client
 import io
 import json
 import os
+import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -53,6 +54,33 @@ def outside(tmp_path) -> Path:
     secret_record = {"status": "ok", "uses": SECRET.decode(), "params": {"note": SECRET.decode()}}
     (folder / "record.json").write_text(json.dumps(secret_record))
     return folder
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """One finished run of SCENES, made once; tests start from copies of it."""
+    import sys
+
+    from artforge import cli
+
+    root = tmp_path_factory.mktemp("template")
+    (root / "r.yaml").write_text(SCENES)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "_HOST", [])
+        mp.setattr(sys, "dont_write_bytecode", True)
+        assert cli.main(["run", str(root / "r.yaml"), "--out", str(root / "run"), "-q"]) == 0
+    return root / "run"
+
+
+@pytest.fixture
+def finished(template):
+    """Copy the finished run to ``out`` (a run directory artforge made)."""
+
+    def copy(out: Path) -> Path:
+        shutil.copytree(template, out, symlinks=True)
+        return out
+
+    return copy
 
 
 def run(cli, capsys, recipe, out, *args) -> tuple[int, str]:
@@ -136,9 +164,11 @@ def test_home_root_and_folders_of_runs_are_never_run_directories(
     assert not list(home.iterdir())[1:]  # only the marker we planted
 
 
-def test_an_earlier_versions_run_directory_is_adopted(tmp_path, recipe, fresh_cli, capsys):
+def test_an_earlier_versions_run_directory_is_adopted(
+    tmp_path, recipe, fresh_cli, capsys, finished
+):
     out = tmp_path / "old"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     (out / MARKER).unlink()  # as an artforge before the marker left it
     (out / "my notes.txt").write_text("written by the user")
     assert fresh_cli(["run", str(recipe), "--out", str(out)]) == 0
@@ -148,12 +178,12 @@ def test_an_earlier_versions_run_directory_is_adopted(tmp_path, recipe, fresh_cl
 
 
 def test_clean_up_removes_only_artforge_names_in_artforge_places(
-    tmp_path, recipe, fresh_cli, capsys
+    tmp_path, recipe, fresh_cli, capsys, finished
 ):
     """Leftovers of a killed run are swept; look-alikes in folders artforge did not make (a
     plugin's, the user's) are not touched, however artforge-like their names."""
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     ours = [
         out / ".manifest.json.a1b2c3d4.tmp",
         out / ".work/scenes/.checkpoint.pt.abcd_123.tmp",
@@ -175,9 +205,11 @@ def test_clean_up_removes_only_artforge_names_in_artforge_places(
 
 
 # -- 2. links never lead out -------------------------------------------------------------------
-def test_a_link_refused_by_run_leaves_no_lock(tmp_path, recipe, fresh_cli, capsys, outside):
+def test_a_link_refused_by_run_leaves_no_lock(
+    tmp_path, recipe, fresh_cli, capsys, outside, finished
+):
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     (out / ".lock").unlink()
     (out / "notes").symlink_to(outside)
     code, err = run(fresh_cli, capsys, recipe, out)
@@ -202,8 +234,6 @@ def _planted(out: Path, outside: Path, where: str) -> Path:
     rel, target = targets[where]
     link = out / rel
     if link.is_dir() and not link.is_symlink():
-        import shutil
-
         shutil.rmtree(link)
     else:
         link.unlink()
@@ -215,9 +245,11 @@ WHERE = ["image", "record", "recipe", "gallery folder", "cache", "step folder"]
 
 
 @pytest.mark.parametrize("where", WHERE)
-def test_gallery_build_refuses_a_link(where, tmp_path, recipe, fresh_cli, capsys, outside):
+def test_gallery_build_refuses_a_link(
+    where, tmp_path, recipe, fresh_cli, capsys, outside, finished
+):
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     link = _planted(out, outside, where)
     before, page = snapshot(outside), (out / "index.html").read_bytes()
     assert fresh_cli(["gallery", "build", str(out)]) == 2
@@ -233,7 +265,7 @@ def red(im: Image.Image) -> bool:
 
 @pytest.mark.parametrize("where", ["image", "record", "recipe", "step folder"])
 def test_every_gallery_reader_skips_a_link(
-    where, tmp_path, recipe, fresh_cli, capsys, outside, monkeypatch
+    where, tmp_path, recipe, fresh_cli, capsys, outside, monkeypatch, finished
 ):
     """Defence in depth: with the up-front refusal switched off (a link planted between the
     check and the read), pages, thumbnails, zips and caches still read nothing outside."""
@@ -241,7 +273,7 @@ def test_every_gallery_reader_skips_a_link(
     from artforge.gallery import build
 
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     _planted(out, outside, where)
     before = snapshot(outside)
     monkeypatch.setattr(build.safefs, "refuse_links", lambda *a, **k: None)
@@ -268,12 +300,12 @@ def test_every_gallery_reader_skips_a_link(
 
 @pytest.mark.parametrize("where", ["gallery folder", "cache"])
 def test_a_gallery_file_linked_out_is_never_written(
-    where, tmp_path, recipe, fresh_cli, capsys, outside, monkeypatch
+    where, tmp_path, recipe, fresh_cli, capsys, outside, monkeypatch, finished
 ):
     from artforge.gallery import build
 
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     link = _planted(out, outside, where)
     before = snapshot(outside)
     monkeypatch.setattr(build.safefs, "refuse_links", lambda *a, **k: None)
@@ -283,7 +315,9 @@ def test_a_gallery_file_linked_out_is_never_written(
 
 
 @pytest.mark.parametrize("linked", ["steps/scenes", "steps/scenes/night"])
-def test_a_cached_step_behind_a_link_is_not_reused(linked, tmp_path, recipe, fresh_cli, capsys):
+def test_a_cached_step_behind_a_link_is_not_reused(
+    linked, tmp_path, recipe, fresh_cli, capsys, finished
+):
     """``steps/scenes -> elsewhere`` holding a matching record, or only its images linked: the
     plan runs the step again rather than pass another folder's files off as this run's."""
     import shutil
@@ -293,7 +327,7 @@ def test_a_cached_step_behind_a_link_is_not_reused(linked, tmp_path, recipe, fre
     from artforge.runner import Runner
 
     out = tmp_path / "run"
-    assert run(fresh_cli, capsys, recipe, out)[0] == 0
+    finished(out)
     host = PluginHost()
     plan = Runner(load_recipe(recipe, host), host, out, quiet=True).plan()
     assert [a for _, _, a in plan] == ["reuse"]
