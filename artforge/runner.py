@@ -133,6 +133,7 @@ class Runner:
                 hint=hint or "step ids: " + ", ".join(s.id for s in recipe.steps),
             )
         self.force = set(force)
+        self.run_id = ""  # the run directory's, from its marker (ownership.claim)
         self._created = time.time()
         self.keys: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, Artifact]] = {}
@@ -635,7 +636,7 @@ class Runner:
         spec = self.recipe.spec
         return {
             "artforge_version": __version__,
-            "run_id": getattr(self, "run_id", ""),
+            "run_id": self.run_id,
             "recipe": {
                 "name": spec.name,
                 "description": spec.description,
