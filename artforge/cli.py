@@ -370,7 +370,9 @@ def gallery_build(run_dir, open_):
     if (root / "manifest.json").is_file():
         page = build_gallery(root)
     else:
-        runs = sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
+        runs = sorted(  # a linked folder is not entered: it may lead anywhere
+            p for p in root.iterdir() if not p.is_symlink() and (p / "manifest.json").is_file()
+        )
         if not runs:
             raise ArtforgeError(
                 f"{root} holds no artforge run (no manifest.json in it or its sub-folders)",
@@ -389,13 +391,14 @@ def gallery_build(run_dir, open_):
 @gallery.command("serve")
 @click.argument("directory", default="gallery", type=click.Path(file_okay=False))
 @click.option(
-    "--port", default=8000, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free)."
+    "--port", default=8000, show_default=True, type=int, help="Port on 127.0.0.1 (1-65535)."
 )
 @click.option("--open", "open_", is_flag=True, help="Open the page in a browser.")
 def gallery_serve(directory, port, open_):
     """Serve DIRECTORY (default gallery/) over HTTP on 127.0.0.1 (Ctrl-C to stop)."""
-    from .gallery.serve import make_server, page_url
+    from .gallery.serve import check_port, make_server, page_url
 
+    check_port(port)
     with make_server(directory, port) as server:
         url = page_url(server, directory)
         click.echo(f"serving {directory} at {url} (Ctrl-C to stop)")

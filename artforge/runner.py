@@ -46,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, ownership, safefs
 from .artifacts import Artifact, artifact_files, artifact_from_record
 from .atomic import replace_dir, sync_tree, write_json, write_text
 from .context import Launch, StepContext, safe_name
@@ -139,6 +139,7 @@ class Runner:
                 hint=hint or "step ids: " + ", ".join(s.id for s in recipe.steps),
             )
         self.force = set(force)
+        self.run_id = ""  # the run directory's, from its marker (ownership.claim)
         self._created = time.time()
         self.keys: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, Artifact]] = {}
@@ -188,10 +189,10 @@ class Runner:
         return rows
 
     def _load_record(self, step_id: str) -> dict | None:
-        path = self.step_dir(step_id) / RECORD
+        data = safefs.read_bytes(self.run_dir, Path("steps", step_id, RECORD))  # never a link
         try:
-            rec = json.loads(path.read_text())
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+            rec = json.loads(data) if data is not None else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None
         return rec if isinstance(rec, dict) and rec.get("status") == "ok" else None
 
@@ -208,6 +209,10 @@ class Runner:
 
     def _damage(self, step_id: str, record: dict) -> str | None:
         base = self.step_dir(step_id)
+        # a cached result is reused only from files inside the run directory, reached without
+        # a link (``steps/x -> /elsewhere`` would pass another folder's files off as ours)
+        if safefs.first_link(self.run_dir, Path("steps", step_id)) or safefs.find_link(base):
+            return f"{base} holds a symbolic link"
         try:
             files = [
                 p
@@ -230,6 +235,11 @@ class Runner:
         for step, _, action in self.plan():
             if action == "run":
                 self._check_backend(step)
+        # a folder that is not artforge's, or that holds a link, is refused before anything
+        # (marker, lock) is written in it
+        ownership.check_claim(self.run_dir)
+        if self.run_dir.is_dir():
+            self._refuse_symlinks()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -243,8 +253,15 @@ class Runner:
                 hint="choose another folder with --out",
             )
         try:
+            self.run_id = ownership.claim(self.run_dir)  # the marker is written first
+        except OSError as exc:
+            err = _resource_error(exc, self.run_dir)
+            if err is exc:
+                raise
+            raise err from None
+        try:
             with _terminate_as_interrupt(), self._lock():
-                self._refuse_symlinks()
+                self._refuse_symlinks()  # again, under the lock
                 self._sweep()
                 try:
                     return self._run_locked()
@@ -262,28 +279,30 @@ class Runner:
     def _refuse_symlinks(self) -> None:
         """Everything artforge writes stays inside the run directory: a symbolic link in it
         (``steps -> /elsewhere``, ``.staging -> ~``) would send writes or deletions outside."""
-        for root, dirs, files in os.walk(self.run_dir):
-            for name in dirs + files:
-                path = Path(root) / name
-                if path.is_symlink():
-                    raise ArtforgeError(
-                        f"refusing to run: {path} is a symbolic link (to {os.readlink(path)}); "
-                        "artforge writes only inside the run directory",
-                        hint="remove the link, or choose another folder with --out",
-                    )
+        safefs.refuse_links(self.run_dir, "run")
 
     def _sweep(self) -> None:
-        """Remove what a killed run left half-done: temporary files of atomic writes
-        (``.name.XXXXXXXX.tmp``) and step folders set aside by ``replace_dir``."""
-        for root, dirs, files in os.walk(self.run_dir):
-            for name in files:
-                if TEMP_FILE.match(name):
-                    with contextlib.suppress(OSError):
-                        os.unlink(Path(root) / name)
-            for name in list(dirs):
-                if OLD_DIR.match(name):
-                    shutil.rmtree(Path(root) / name, ignore_errors=True)
-                    dirs.remove(name)
+        """Remove what a killed run left half-done, only where artforge writes it, in this
+        marked run directory: temporary files of atomic writes (``.name.XXXXXXXX.tmp``) beside
+        the manifest and in ``.work/`` and ``_gallery/``, and step folders that ``replace_dir``
+        set aside in ``steps/``. Other sub-folders (a plugin's, the user's) are not entered."""
+        if ownership.read_marker(self.run_dir) is None:
+            return
+        for name in os.listdir(self.run_dir):
+            path = self.run_dir / name
+            if TEMP_FILE.match(name) and safefs.regular_file(self.run_dir, name):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for top, dirs, _ in safefs.walk(self.run_dir / "steps"):
+            for name in [d for d in dirs if OLD_DIR.match(d)]:
+                shutil.rmtree(top / name, ignore_errors=True)  # never follows a link inside
+            dirs.clear()
+        for owned in (".work", "_gallery"):
+            for top, _, files in safefs.walk(self.run_dir / owned):
+                for name in files:
+                    if TEMP_FILE.match(name):
+                        with contextlib.suppress(OSError):
+                            os.unlink(top / name)
 
     @contextlib.contextmanager
     def _lock(self):
@@ -676,6 +695,7 @@ class Runner:
         spec = self.recipe.spec
         return {
             "artforge_version": __version__,
+            "run_id": self.run_id,
             "recipe": {
                 "name": spec.name,
                 "description": spec.description,
@@ -786,8 +806,7 @@ _RESOURCE_TEXT = [
     (errno.EROFS, re.compile(r"read-only file system|os error 30\b|errno = 30\b", re.I)),
 ]
 _FILENAME_TEXT = re.compile(r"filename = '([^']+)'")
-TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary names
-OLD_DIR = re.compile(r"^\..+\.old-\d+$")  # replace_dir's folder set aside
+TEMP_FILE, OLD_DIR = ownership.TEMP_FILE, ownership.OLD_DIR
 
 
 def resource_oserror(exc: BaseException) -> OSError | None:

@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from .. import __version__
+from .. import __version__, ownership, safefs
 from ..atomic import write_bytes, write_text
 from ..errors import ArtforgeError
 from ..params import parse_ref
@@ -88,10 +88,12 @@ class _RunBuilder:
     def run_view(self) -> M.RunView:
         m = self.manifest
         recipe = m.get("recipe") if isinstance(m.get("recipe"), dict) else {}
-        try:
-            recipe_text = (self.run_dir / "recipe.yaml").read_text(encoding="utf-8")
-        except OSError:
-            recipe_text = "(recipe.yaml is missing from the run directory)"
+        data = safefs.read_bytes(self.run_dir, "recipe.yaml")
+        recipe_text = (
+            data.decode("utf-8", errors="replace")
+            if data is not None
+            else "(recipe.yaml is missing from the run directory)"
+        )
         steps = [self.step_view(entry) for entry in m["steps"] if isinstance(entry, dict)]
         alerts = [a for s in steps for a in s.alerts]
         return M.RunView(
@@ -260,7 +262,7 @@ class _RunBuilder:
                         file=str(out.get("file")),
                         href=M.url(rel),
                         size=self.size_of(rel),
-                        image=is_image and (self.run_dir / rel).is_file(),
+                        image=is_image and bool(safefs.regular_file(self.run_dir, rel)),
                         width=dims[0] if dims else None,
                         height=dims[1] if dims else None,
                         meta=[(str(k), M.value_text(v)) for k, v in meta.items()],
@@ -268,10 +270,8 @@ class _RunBuilder:
                 )
 
     def size_of(self, rel: str | None) -> str:
-        try:
-            return M.fmt_bytes((self.run_dir / rel).stat().st_size) if rel else "missing"
-        except OSError:
-            return "missing"
+        st = safefs.lstat_file(self.run_dir, rel) if rel else None
+        return M.fmt_bytes(st.st_size) if st else "missing"
 
     def image_output(self, s: M.StepView, rec: dict, name: str, out: dict) -> M.ImageOutput:
         files = M.image_files(s.id, out)
@@ -384,7 +384,7 @@ class _RunBuilder:
             svg = loss_svg(series, labels)
             if svg is None:
                 return
-            write_bytes(self.run_dir / target, svg)
+            write_bytes(safefs.writable(self.run_dir, target), svg)
             self.cache.made(target, signature)
         self.keep.add(target)
         s.plot = M.url(target)
@@ -407,11 +407,11 @@ class _RunBuilder:
             if isinstance(out, dict) and out.get("kind") == "images":
                 folder = M.output_dir(s.id, out) or ""
                 for f in M.image_files(s.id, out):
-                    if (self.run_dir / f).is_file():
+                    if safefs.regular_file(self.run_dir, f):  # never a link
                         members.append((f, f"{s.id}/{name}/{f[len(folder) + 1 :]}"))
         if not members:
             return
-        total = sum((self.run_dir / f).stat().st_size for f, _ in members)
+        total = sum(safefs.lstat_file(self.run_dir, f).st_size for f, _ in members)
         if total > MAX_ZIP_BYTES:
             return
         target = f"{GALLERY_DIR}/downloads/{_slug(s.id)}-images.zip"
@@ -421,7 +421,7 @@ class _RunBuilder:
             self.cache.made(target, signature)
         self.keep.add(target)
         s.zip = M.url(target)
-        s.zip_size = M.fmt_bytes((self.run_dir / target).stat().st_size)
+        s.zip_size = M.fmt_bytes(safefs.lstat_file(self.run_dir, target).st_size)
 
     def metrics_json(self, run: M.RunView) -> str:
         steps = {}
@@ -450,6 +450,16 @@ class _RunBuilder:
 
 
 def _read(run_dir: Path) -> tuple[dict, dict[str, dict]]:
+    if not ownership.is_run_dir(run_dir):
+        raise ArtforgeError(
+            f"{run_dir} is not an artforge run directory (no {ownership.MARKER} marker, nor "
+            "artforge's manifest.json beside a steps/ folder); nothing was written",
+            hint="give the folder a run wrote, e.g. gallery/<recipe name>",
+        )
+    # pages, thumbnails, zips and caches never read or write through a link
+    safefs.refuse_links(run_dir, f"build the gallery of {run_dir}")
+    if ownership.read_marker(run_dir) is None:
+        ownership.claim(run_dir)  # an earlier version's run: adopted, as `artforge run` does
     got = M.read_run(run_dir)
     if got is None:
         raise ArtforgeError(
@@ -460,7 +470,7 @@ def _read(run_dir: Path) -> tuple[dict, dict[str, dict]]:
 
 
 def _is_run(path: Path) -> bool:
-    return (path / "manifest.json").is_file()
+    return not path.is_symlink() and (path / "manifest.json").is_file()
 
 
 def _owns_index(root: Path) -> bool:
@@ -495,7 +505,7 @@ def build_gallery(run_dir: Path) -> Path:
     builder = _RunBuilder(run_dir, manifest, records)
     builder.collect_thumbs()
     run = builder.run_view()
-    write_text(run_dir / METRICS_FILE, builder.metrics_json(run))
+    write_text(safefs.writable(run_dir, METRICS_FILE), builder.metrics_json(run))
     builder.keep.add(METRICS_FILE)
     parent = run_dir.resolve().parent
     with_index = wants_index(parent)
@@ -509,7 +519,7 @@ def build_gallery(run_dir: Path) -> Path:
             metrics_href=M.url(METRICS_FILE),
         )
     )
-    page = run_dir / "index.html"
+    page = safefs.writable(run_dir, "index.html")
     write_text(page, html)
     builder.cache.prune(builder.keep)
     builder.cache.save()
@@ -545,7 +555,8 @@ def _run_card(run_dir: Path) -> dict[str, Any] | None:
     has_page = (run_dir / "index.html").is_file()
     cover = M.pick_cover(manifest, records)
     thumb = None
-    if cover and has_page:  # derived files go only into runs that have a gallery
+    owned = ownership.is_run_dir(run_dir) and safefs.find_link(run_dir) is None
+    if cover and has_page and owned:  # derived files go only into runs that have a gallery
         thumb = builder.cache.thumbnails([cover]).get(cover)
         builder.cache.save()
     name = run_dir.name

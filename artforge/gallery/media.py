@@ -2,11 +2,14 @@
 
 Everything is cached in ``_gallery/cache.json`` keyed by the source file's size and
 modification time, so rebuilding a gallery only touches what changed. Every output is
-deterministic (same sources, same bytes) and written atomically.
+deterministic (same sources, same bytes) and written atomically. Every file is read and
+written through :mod:`artforge.safefs`: a symbolic link in the run directory is never
+followed (a linked source is left out, a linked destination refused).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -20,7 +23,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from ..artifacts import file_sha256
+from .. import safefs
 from ..atomic import atomic_open, write_bytes, write_text
 
 GALLERY_DIR = "_gallery"
@@ -30,12 +33,10 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 MAX_ZIP_BYTES = 2 * 1024**3  # larger image sets are not zipped (their folder is linked instead)
 
 
-def _stamp(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
+def _stamp(run_dir: Path, rel: str) -> list[int] | None:
+    """Size and modification time of a regular file in the run (None: missing or a link)."""
+    st = safefs.lstat_file(run_dir, rel)
+    return None if st is None else [st.st_size, st.st_mtime_ns]
 
 
 @dataclass
@@ -57,10 +58,12 @@ class Cache:
         self.run_dir = run_dir
         self.path = run_dir / GALLERY_DIR / "cache.json"
         self.thumb_size = thumb_size
-        data: dict[str, Any] = {}
+        data: Any = {}
         try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(safefs.read_bytes(run_dir, f"{GALLERY_DIR}/cache.json") or b"{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
             data = {}
         if data.get("version") != CACHE_VERSION or data.get("thumb_size") != thumb_size:
             data = {}
@@ -81,7 +84,8 @@ class Cache:
             "dims": dict(sorted(self.dims.items())),
             "derived": dict(sorted(self.derived.items())),
         }
-        write_text(self.path, json.dumps(data, indent=1) + "\n")
+        rel = f"{GALLERY_DIR}/cache.json"
+        write_text(safefs.writable(self.run_dir, rel), json.dumps(data, indent=1) + "\n")
         self.dirty = False
 
     # -- thumbnails -----------------------------------------------------------------------
@@ -95,12 +99,12 @@ class Cache:
         result: dict[str, Thumb] = {}
         todo: list[tuple[str, list[int]]] = []
         for src in dict.fromkeys(sources):
-            stamp = _stamp(self.run_dir / src)
+            stamp = _stamp(self.run_dir, src)
             if stamp is None:
                 continue
             entry = self.thumbs.get(src)
             tpath = self.thumb_path(src)
-            if entry and entry[:2] == stamp and (self.run_dir / tpath).is_file():
+            if entry and entry[:2] == stamp and safefs.regular_file(self.run_dir, tpath):
                 result[src] = Thumb(src, tpath, *entry[2:6])
             else:
                 todo.append((src, stamp))
@@ -128,7 +132,7 @@ class Cache:
 
     def _make_thumb(self, src: str) -> Thumb | None:
         try:
-            with Image.open(self.run_dir / src) as im:
+            with safefs.open_inside(self.run_dir, src) as fh, Image.open(fh) as im:
                 im.seek(0)
                 im = ImageOps.exif_transpose(im)
                 width, height = im.size
@@ -138,24 +142,24 @@ class Cache:
                 im.thumbnail((self.thumb_size, self.thumb_size), Image.Resampling.LANCZOS)
                 buf = io.BytesIO()
                 im.save(buf, "WEBP", quality=WEBP_QUALITY, method=4)
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError, safefs.LinkRefused):
             return None
         tpath = self.thumb_path(src)
-        write_bytes(self.run_dir / tpath, buf.getvalue())
+        write_bytes(safefs.writable(self.run_dir, tpath), buf.getvalue())
         return Thumb(src, tpath, width, height, im.width, im.height)
 
     def dimensions(self, src: str) -> tuple[int, int] | None:
         """(width, height) of an image file shown at full size (GIFs, SVG plots, ...)."""
-        stamp = _stamp(self.run_dir / src)
+        stamp = _stamp(self.run_dir, src)
         if stamp is None:
             return None
         entry = self.dims.get(src)
         if entry and entry[:2] == stamp:
             return entry[2], entry[3]
         try:
-            with Image.open(self.run_dir / src) as im:
+            with safefs.open_inside(self.run_dir, src) as fh, Image.open(fh) as im:
                 size = im.size
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError, safefs.LinkRefused):
             return None
         self.dims[src] = [*stamp, *size]
         self.dirty = True
@@ -163,13 +167,20 @@ class Cache:
 
     # -- hashes ---------------------------------------------------------------------------
     def sha256(self, src: str) -> str | None:
-        stamp = _stamp(self.run_dir / src)
+        stamp = _stamp(self.run_dir, src)
         if stamp is None:
             return None
         entry = self.hashes.get(src)
         if entry and entry[:2] == stamp:
             return entry[2]
-        digest = file_sha256(self.run_dir / src)
+        h = hashlib.sha256()
+        try:
+            with safefs.open_inside(self.run_dir, src) as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
+        except (OSError, safefs.LinkRefused):
+            return None
+        digest = h.hexdigest()
         self.hashes[src] = [*stamp, digest]
         self.dirty = True
         return digest
@@ -177,25 +188,33 @@ class Cache:
     # -- derived files (zips, plots) ------------------------------------------------------
     def fresh(self, target: str, signature: str) -> bool:
         """True if ``target`` exists and was made from inputs with this ``signature``."""
-        return self.derived.get(target) == signature and (self.run_dir / target).is_file()
+        return self.derived.get(target) == signature and bool(
+            safefs.regular_file(self.run_dir, target)
+        )
 
     def made(self, target: str, signature: str) -> None:
         self.derived[target] = signature
         self.dirty = True
 
     def prune(self, keep: set[str]) -> None:
-        """Delete derived files (thumbnails, zips, plots) that the page no longer uses."""
+        """Delete derived files (thumbnails, zips, plots) that the page no longer uses: only
+        regular files inside ``_gallery/``, in a marked run directory (never through a link)."""
+        from ..ownership import read_marker
+
+        if read_marker(self.run_dir) is None or safefs.first_link(self.run_dir, GALLERY_DIR):
+            return
         root = self.run_dir / GALLERY_DIR
         for sub in ("thumbs", "downloads", "plots"):
-            base = root / sub
-            if not base.is_dir():
-                continue
-            for path in sorted(base.rglob("*"), reverse=True):
-                rel = path.relative_to(self.run_dir).as_posix()
-                if path.is_file() and rel not in keep:
-                    path.unlink(missing_ok=True)
-                elif path.is_dir() and not any(path.iterdir()):
-                    path.rmdir()
+            folders = []
+            for top, _, files in safefs.walk(root / sub):
+                if top != root / sub:
+                    folders.append(top)
+                for name in files:
+                    if (top / name).relative_to(self.run_dir).as_posix() not in keep:
+                        (top / name).unlink(missing_ok=True)
+            for folder in reversed(folders):  # deepest first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
         for table in (self.derived,):
             for key in [k for k in table if k not in keep]:
                 del table[key]
@@ -207,7 +226,7 @@ class Cache:
 
 def file_signature(run_dir: Path, files: list[str]) -> str:
     """A string that changes when any of ``files`` (relative to the run) changes."""
-    parts = [f"{f}:{_stamp(run_dir / f)}" for f in files]
+    parts = [f"{f}:{_stamp(run_dir, f)}" for f in files]
     return digest("\n".join(parts))
 
 
@@ -217,13 +236,15 @@ def digest(text: str) -> str:
 
 def write_zip(run_dir: Path, target: str, members: list[tuple[str, str]]) -> None:
     """Zip ``members`` ((path relative to the run, name in the archive)) deterministically."""
-    with atomic_open(run_dir / target, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+    dest_path = safefs.writable(run_dir, target)
+    with atomic_open(dest_path, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
         for src, arcname in members:
             info = zipfile.ZipInfo(arcname, ZIP_DATE)
             info.external_attr = 0o644 << 16
             suffix = Path(src).suffix.lower()
             already_compressed = suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif")
             info.compress_type = zipfile.ZIP_STORED if already_compressed else zipfile.ZIP_DEFLATED
-            info.file_size = (run_dir / src).stat().st_size
-            with open(run_dir / src, "rb") as source, zf.open(info, "w") as dest:
-                shutil.copyfileobj(source, dest, 1 << 20)
+            with safefs.open_inside(run_dir, src) as source:
+                info.file_size = os.fstat(source.fileno()).st_size
+                with zf.open(info, "w") as dest:
+                    shutil.copyfileobj(source, dest, 1 << 20)

@@ -35,7 +35,19 @@ BASELINE_WORDS = (
     "naive",
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
-LOWER_IS_BETTER = {"lpips", "fid", "kid", "frechet", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
+LOWER_IS_BETTER = {
+    "lpips",
+    "fid",
+    "kid",
+    "frechet",
+    "mse",
+    "mae",
+    "rmse",
+    "l1",
+    "l2",
+    "loss",
+    "nll",
+}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",
@@ -570,8 +582,19 @@ def reproduce_command(manifest: dict) -> str:
     return cmd
 
 
+def _load_inside(run_dir: Path, rel: str) -> Any:
+    """A JSON file of the run, never read through a symbolic link (None if unreadable)."""
+    from ..safefs import read_bytes
+
+    data = read_bytes(run_dir, rel)
+    try:
+        return json.loads(data.decode("utf-8")) if data is not None else None
+    except ValueError:
+        return None
+
+
 def read_run(run_dir: Path) -> tuple[dict, dict[str, dict]] | None:
-    manifest = load_json(run_dir / "manifest.json")
+    manifest = _load_inside(run_dir, "manifest.json")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("steps"), list):
         return None
     records: dict[str, dict] = {}
@@ -579,7 +602,7 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict]] | None:
         if not isinstance(entry, dict) or "id" not in entry:
             continue
         rel = safe_rel(str(entry.get("record") or f"steps/{entry['id']}/record.json"))
-        rec = load_json(run_dir / rel) if rel else None
+        rec = _load_inside(run_dir, rel) if rel else None
         if isinstance(rec, dict):
             records[str(entry["id"])] = _normalise(rec)
     return manifest, records

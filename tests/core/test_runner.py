@@ -104,9 +104,10 @@ def test_run_lock_refuses_second_writer(thost, write_recipe, tmp_path):
     import fcntl
 
     from artforge.errors import RunLocked
+    from artforge.ownership import claim
 
     out = tmp_path / "run"
-    out.mkdir()
+    claim(out)  # a run directory another artforge run holds
     with open(out / ".lock", "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(RunLocked, match="is writing to"):

@@ -18,6 +18,7 @@ from PIL import Image
 
 from artforge.context import StepContext
 from artforge.errors import RecipeError, StepError
+from artforge.ownership import claim
 
 from .conftest import ROOT, snapshot
 from .plugin import HOSTILE
@@ -155,6 +156,7 @@ def test_symbolic_links_in_the_run_directory_are_refused(link, tmp_path, fresh_c
     (outside / "precious.txt").write_text("keep me")
     (outside / "scenes").mkdir()
     (outside / "scenes" / "precious.txt").write_text("keep me too")
+    claim(out)  # a run directory of artforge's (a foreign folder is refused before this check)
     path = out / link
     path.parent.mkdir(parents=True, exist_ok=True)
     target = (
@@ -173,6 +175,7 @@ def test_symbolic_links_in_the_run_directory_are_refused(link, tmp_path, fresh_c
     )
     assert snapshot(outside) == before
     assert not (out / "steps" / "scenes" / "record.json").exists() or link == "steps/scenes"
+    assert (out / ".lock").is_symlink() or not (out / ".lock").exists()  # refused: no lock
 
 
 def test_a_run_directory_that_is_itself_a_link_is_fine(tmp_path, fresh_cli):
@@ -430,6 +433,7 @@ def test_a_planted_checkpoint_is_refused_not_run(tmp_path, fresh_cli, capsys):
     host = PluginHost()
     runner = Runner(load_recipe(recipe, host), host, out, quiet=True)
     keys = {s.id: k for s, k, _ in runner.plan()}
+    claim(out)  # the run directory of an earlier run
     work = out / ".work" / "train"
     work.mkdir(parents=True)
     (work / "KEY").write_text(keys["train"])  # so the runner keeps it for a resume
