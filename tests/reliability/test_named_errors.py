@@ -217,6 +217,7 @@ def test_a_checkpoint_that_is_not_the_steps_names_the_file_and_force(
     --force train, which then starts the step afresh."""
     import torch
 
+    from artforge.ownership import claim
     from artforge.plugins import PluginHost
     from artforge.recipe import load_recipe
     from artforge.runner import Runner
@@ -224,6 +225,7 @@ def test_a_checkpoint_that_is_not_the_steps_names_the_file_and_force(
     out = tmp_path / "run"
     host = PluginHost()
     keys = {s.id: k for s, k, _ in Runner(load_recipe(train_recipe, host), host, out).plan()}
+    claim(out)  # the run directory of an earlier run
     work = out / ".work" / "train"
     work.mkdir(parents=True)
     (work / "KEY").write_text(keys["train"])  # the runner keeps it for a resume
