@@ -28,6 +28,8 @@ def _host():
         from .plugins import PluginHost
 
         _HOST.append(PluginHost())
+        for text in _HOST[0].warnings:  # ARTFORGE_PLUGINS naming plugins that are not installed
+            click.echo(f"warning: {text}", err=True)
     return _HOST[0]
 
 
@@ -289,9 +291,10 @@ def steps(name, as_json):
     if name:
         entries = [s for s in entries if s.name == name]
         if not entries:
-            hint = suggest(name, reg.step_names())
+            hint = suggest(name, reg.step_names()) or "run `artforge steps` for the list"
+            note = host.restriction_note()
             raise ArtforgeError(
-                f"unknown step type '{name}'", hint=hint or "run `artforge steps` for the list"
+                f"unknown step type '{name}'", hint=f"{hint}; {note}" if note else hint
             )
     if as_json:
         data = [
@@ -432,8 +435,12 @@ _PLUGIN_COMMANDS: dict[str, str] = {}  # command name -> plugin that added it
 
 def _add_plugin_commands() -> None:
     """Let plugins add commands; one that fails or replaces a command gets a warning."""
+    from .plugins import PluginImportInterrupted
+
     try:
         host = _host()
+    except PluginImportInterrupted:
+        raise
     except ArtforgeError:
         return
     for impl in host.impls("register_commands"):
@@ -492,8 +499,8 @@ def _main(argv: list[str] | None = None) -> int:
         _DEBUG["on"] = True
     if "--trace-plugins" in args:
         os.environ["ARTFORGE_TRACE_PLUGINS"] = "1"
-    _add_plugin_commands()
     try:
+        _add_plugin_commands()
         cli.main(args=args, prog_name="artforge", standalone_mode=False)
     except _Relaunched as exc:
         return exc.code
