@@ -35,7 +35,19 @@ BASELINE_WORDS = (
     "naive",
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
-LOWER_IS_BETTER = {"lpips", "fid", "kid", "frechet", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
+LOWER_IS_BETTER = {
+    "lpips",
+    "fid",
+    "kid",
+    "frechet",
+    "mse",
+    "mae",
+    "rmse",
+    "l1",
+    "l2",
+    "loss",
+    "nll",
+}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",
@@ -568,31 +580,6 @@ def reproduce_command(manifest: dict) -> str:
     if overrides and "--set" not in cmd:
         cmd += "".join(f" --set {shlex.quote(str(o))}" for o in overrides)
     return cmd
-
-
-def read_run(run_dir: Path) -> tuple[dict, dict[str, dict]] | None:
-    manifest = load_json(run_dir / "manifest.json")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("steps"), list):
-        return None
-    records: dict[str, dict] = {}
-    for entry in manifest["steps"]:
-        if not isinstance(entry, dict) or "id" not in entry:
-            continue
-        rel = safe_rel(str(entry.get("record") or f"steps/{entry['id']}/record.json"))
-        rec = load_json(run_dir / rel) if rel else None
-        if isinstance(rec, dict):
-            records[str(entry["id"])] = _normalise(rec)
-    return manifest, records
-
-
-def _normalise(rec: dict) -> dict:
-    """A record whose fields have the types the pages expect (hand-edited records happen)."""
-    for key in ("outputs", "metrics", "series", "info", "params", "versions"):
-        if not isinstance(rec.get(key), dict):
-            rec[key] = {}
-    if not isinstance(rec.get("warnings"), list):
-        rec["warnings"] = [rec["warnings"]] if rec.get("warnings") else []
-    return rec
 
 
 def output_dir(step_id: str, out: dict) -> str | None:
