@@ -66,13 +66,6 @@ _NUM_RE = re.compile(r"(\d+)")
 
 
 # -- small helpers ------------------------------------------------------------------------
-def load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def url(rel: str) -> str:
     """A relative URL for a POSIX path inside the gallery (every segment percent-encoded)."""
     return quote(rel, safe="/")
