@@ -356,6 +356,7 @@ def gallery_build(run_dir, open_):
     then its index page.
     """
     from .gallery import build_gallery, build_index
+    from .gallery.integrity import RunUnreadable
 
     root = Path(run_dir)
     if (root / "manifest.json").is_file():
@@ -367,9 +368,21 @@ def gallery_build(run_dir, open_):
                 f"{root} holds no artforge run (no manifest.json in it or its sub-folders)",
                 hint="give a run directory, e.g. gallery/<recipe name>",
             )
+        unreadable = []
         for run_path in runs:
-            click.echo(f"gallery: {build_gallery(run_path)}")
+            try:
+                click.echo(f"gallery: {build_gallery(run_path)}")
+            except RunUnreadable as exc:  # a damaged run: its neighbours are built all the same
+                click.echo(f"error: {exc.message}", err=True)
+                unreadable.append(exc)
         page = build_index(root)
+        if unreadable:
+            click.echo(f"gallery: {page}")
+            raise ArtforgeError(
+                f"{len(unreadable)} of the {len(runs)} runs in {root} cannot be read (named "
+                "above): the index shows them as unreadable, the others are built",
+                hint=unreadable[0].hint,
+            )
     click.echo(f"gallery: {page}")
     if open_:
         import webbrowser

@@ -145,6 +145,18 @@ def test_a_damaged_run_is_unreadable_and_its_neighbour_is_not(case, runs, fresh_
     tally["damaged run files that left their neighbours unharmed"] += 1
 
 
+def test_building_a_folder_of_runs_builds_all_but_the_damaged_one(runs, fresh_cli, capsys):
+    path = damage(runs / "bad", "manifest.json", _drop_id)
+    (runs / "good/index.html").unlink()
+    assert fresh_cli(["gallery", "build", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}: steps[0]: the key 'id' is missing" in err
+    assert "1 of the 2 runs" in err and "Traceback" not in err
+    assert (runs / "good/index.html").is_file()
+    found = cards(runs / "index.html")
+    assert "unreadable" in found["bad"] and 'href="good/index.html"' in found["good"]
+
+
 def test_infinite_and_huge_losses_are_drawn_or_flagged_never_fatal(runs, fresh_cli, capsys):
     record = "steps/translate/record.json"
     damage(runs / "bad", record, _set("series", {"loss": [1.0, INF, 0.5]}))
