@@ -157,6 +157,7 @@ def test_building_a_folder_of_runs_builds_all_but_the_damaged_one(runs, fresh_cl
     assert "unreadable" in found["bad"] and 'href="good/index.html"' in found["good"]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # matplotlib, 1e308
 def test_infinite_and_huge_losses_are_drawn_or_flagged_never_fatal(runs, fresh_cli, capsys):
     record = "steps/translate/record.json"
     damage(runs / "bad", record, _set("series", {"loss": [1.0, INF, 0.5]}))
