@@ -312,10 +312,14 @@ class PluginHost:
                     )
                 except PluginError:
                     raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:  # a plugin never ends artforge
+                    what = (
+                        f"it called sys.exit({exc.code!r})"
+                        if isinstance(exc, SystemExit)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
                     raise PluginError(
-                        f"plugin '{impl.plugin_name}' failed in hook {hook}: "
-                        f"{type(exc).__name__}: {exc}",
+                        f"plugin '{impl.plugin_name}' failed in hook {hook}: {what}",
                         hint="run with --debug for the traceback",
                     ) from exc
                 self._trace(impl.plugin_name, hook, ", ".join(done) or "nothing")

@@ -116,6 +116,20 @@ def test_an_installed_plugin_that_exits_at_import_is_skipped(installed, monkeypa
     tally["plugin loading edge cases"] += 1
 
 
+def test_a_recipe_plugin_that_exits_while_registering_is_named(tmp_path, fresh_cli, capsys):
+    (tmp_path / "quits.py").write_text(
+        "import sys\nfrom artforge.api import hookimpl\n\n"
+        "@hookimpl\ndef register_steps(register):\n    sys.exit(5)\n"
+    )
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(SCENES.format(plugins="quits.py", uses="synthetic-scenes", with_="{}"))
+    assert fresh_cli(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "plugin 'recipe_plugin_quits' failed in hook register_steps: it called sys.exit(5)" in err
+    )
+
+
 # -- two recipe plugin files with one name ----------------------------------------------------
 def twins(tmp_path, steps: tuple[str, str]) -> None:
     for folder, step in zip(("a", "b"), steps):
