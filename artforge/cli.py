@@ -30,6 +30,8 @@ def _host():
         from .plugins import PluginHost
 
         _HOST.append(PluginHost())
+        for text in _HOST[0].warnings:  # ARTFORGE_PLUGINS naming plugins that are not installed
+            click.echo(f"warning: {text}", err=True)
     return _HOST[0]
 
 
@@ -301,9 +303,10 @@ def steps(name, as_json):
     if name:
         entries = [s for s in entries if s.name == name]
         if not entries:
-            hint = suggest(name, reg.step_names())
+            hint = suggest(name, reg.step_names()) or "run `artforge steps` for the list"
+            note = host.restriction_note()
             raise ArtforgeError(
-                f"unknown step type '{name}'", hint=hint or "run `artforge steps` for the list"
+                f"unknown step type '{name}'", hint=f"{hint}; {note}" if note else hint
             )
     if as_json:
         data = [
@@ -365,6 +368,7 @@ def gallery_build(run_dir, open_):
     then its index page.
     """
     from .gallery import build_gallery, build_index
+    from .gallery.integrity import RunUnreadable
 
     root = Path(run_dir)
     if (root / "manifest.json").is_file():
@@ -378,9 +382,21 @@ def gallery_build(run_dir, open_):
                 f"{root} holds no artforge run (no manifest.json in it or its sub-folders)",
                 hint="give a run directory, e.g. gallery/<recipe name>",
             )
+        unreadable = []
         for run_path in runs:
-            click.echo(f"gallery: {build_gallery(run_path)}")
+            try:
+                click.echo(f"gallery: {build_gallery(run_path)}")
+            except RunUnreadable as exc:  # a damaged run: its neighbours are built all the same
+                click.echo(f"error: {exc.message}", err=True)
+                unreadable.append(exc)
         page = build_index(root)
+        if unreadable:
+            click.echo(f"gallery: {page}")
+            raise ArtforgeError(
+                f"{len(unreadable)} of the {len(runs)} runs in {root} cannot be read (named "
+                "above): the index shows them as unreadable, the others are built",
+                hint=unreadable[0].hint,
+            )
     click.echo(f"gallery: {page}")
     if open_:
         import webbrowser
@@ -447,8 +463,12 @@ _PLUGIN_COMMANDS: dict[str, str] = {}  # command name -> plugin that added it
 
 def _add_plugin_commands() -> None:
     """Let plugins add commands; one that fails or replaces a command gets a warning."""
+    from .plugins import PluginImportInterrupted
+
     try:
         host = _host()
+    except PluginImportInterrupted:
+        raise
     except ArtforgeError:
         return
     for impl in host.impls("register_commands"):
@@ -507,8 +527,8 @@ def _main(argv: list[str] | None = None) -> int:
         _DEBUG["on"] = True
     if "--trace-plugins" in args:
         os.environ["ARTFORGE_TRACE_PLUGINS"] = "1"
-    _add_plugin_commands()
     try:
+        _add_plugin_commands()
         cli.main(args=args, prog_name="artforge", standalone_mode=False)
     except _Relaunched as exc:
         return exc.code

@@ -138,8 +138,14 @@ def as_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def resize(array: np.ndarray, size: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
-    """Resize a uint8 image to (width, height) with Pillow."""
+def resize(
+    array: np.ndarray,
+    size: tuple[int, int],
+    resample: str = "bicubic",
+    box: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
+    """Resize a uint8 image to (width, height) with Pillow; ``box`` (left, top, right, bottom,
+    in source pixels) resizes only that region (the filter still reads the pixels around it)."""
     filters = {
         "nearest": Image.Resampling.NEAREST,
         "bilinear": Image.Resampling.BILINEAR,
@@ -147,18 +153,31 @@ def resize(array: np.ndarray, size: tuple[int, int], resample: str = "bicubic") 
         "lanczos": Image.Resampling.LANCZOS,
         "box": Image.Resampling.BOX,
     }
-    return np.asarray(Image.fromarray(as_uint8(array)).resize(size, filters[resample]))
+    return np.asarray(Image.fromarray(as_uint8(array)).resize(size, filters[resample], box=box))
+
+
+def scaled_size(h: int, w: int, size: int) -> tuple[int, int]:
+    """(width, height) of an ``h x w`` image whose shorter side is scaled to ``size``."""
+    s = size / min(h, w)
+    return max(size, round(w * s)), max(size, round(h * s))
 
 
 def resize_crop(array: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
-    """Scale the shorter side to ``size`` and crop the centre to ``size`` x ``size``."""
+    """Scale the shorter side to ``size`` and crop the centre to ``size`` x ``size``
+    (``crop="none"``: keep the whole scaled image)."""
     h, w = array.shape[:2]
-    s = size / min(h, w)
-    nw, nh = max(size, round(w * s)), max(size, round(h * s))
-    out = resize(array, (nw, nh), "lanczos" if s < 1 else "bicubic")
+    nw, nh = scaled_size(h, w, size)
+    resample = "lanczos" if size < min(h, w) else "bicubic"
     if crop == "none":
-        return out
+        return resize(array, (nw, nh), resample)
     top, left = (nh - size) // 2, (nw - size) // 2
+    if max(nw, nh) > 4 * size:
+        # an extreme shape (300000 x 1 scaled to 64 would be 19200000 x 64 pixels, 3.7 GB):
+        # resize only the part the crop keeps, so memory stays that of the output. Ordinary
+        # shapes keep the whole resize below: their pixels stay exactly as they were.
+        box = (left * w / nw, top * h / nh, (left + size) * w / nw, (top + size) * h / nh)
+        return resize(array, (size, size), resample, box=box)
+    out = resize(array, (nw, nh), resample)
     return out[top : top + size, left : left + size]
 
 

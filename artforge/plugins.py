@@ -9,6 +9,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -17,6 +18,7 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +46,12 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
 
 
+class PluginImportInterrupted(ArtforgeError):
+    """Ctrl-C while a plugin was importing (a plugin that hangs at import): names the plugin."""
+
+    exit_code = 130
+
+
 @dataclass
 class PluginFailure:
     name: str
@@ -60,6 +68,10 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.failures: dict[str, PluginFailure] = {}
+        self.warnings: list[str] = []  # printed by the CLI beside the failures
+        self.only: str | None = None  # ARTFORGE_PLUGINS when it restricted the installed plugins
+        self.skipped: list[str] = []  # installed plugins that ARTFORGE_PLUGINS left out
+        self._recipe_files: dict[str, str] = {}  # resolved path of a recipe plugin file -> name
         self._registry: Registry | None = None
         if trace is None:
             trace = os.environ.get("ARTFORGE_TRACE_PLUGINS", "") not in ("", "0")
@@ -75,7 +87,20 @@ class PluginHost:
     def load_entry_points(self) -> None:
         only = os.environ.get("ARTFORGE_PLUGINS")
         allowed = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
-        for ep in sorted(entry_points(), key=lambda e: e.name):
+        eps = sorted(entry_points(), key=lambda e: e.name)
+        known = sorted({ep.name for ep in eps})
+        if allowed is not None:
+            self.only = only
+            self.skipped = [n for n in known if n not in allowed]
+            for name in sorted(allowed - set(known)):
+                hint = suggest(name, known)
+                self.warnings.append(
+                    f"ARTFORGE_PLUGINS names '{name}', which is not an installed plugin"
+                    + (f" ({hint})" if hint else "")
+                    + "; installed plugins: "
+                    + (", ".join(known) or "none")
+                )
+        for ep in eps:
             if allowed is not None and ep.name not in allowed:
                 continue
             dist = getattr(ep, "dist", None)
@@ -97,9 +122,21 @@ class PluginHost:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken plugin must not break artforge
+            except KeyboardInterrupt:
+                raise PluginImportInterrupted(
+                    f"interrupted while importing plugin '{ep.name}' ({ep.value}): "
+                    "it may hang at import",
+                    hint="load the others without it: ARTFORGE_PLUGINS="
+                    + ",".join(n for n in known if n != ep.name),
+                ) from None
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break artforge
+                error = (
+                    f"it called sys.exit({exc.code!r}) while importing"
+                    if isinstance(exc, SystemExit)
+                    else f"{type(exc).__name__}: {exc}"
+                )
                 self.failures[ep.name] = PluginFailure(
-                    ep.name, "entry point", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                    ep.name, "entry point", error, traceback.format_exc()
                 )
                 self._trace_text(f"plugin '{ep.name}' failed to load: {type(exc).__name__}: {exc}")
                 continue
@@ -123,34 +160,49 @@ class PluginHost:
                 path = base_dir / path
             if not path.is_file():
                 raise PluginError(f"plugin file not found: {path}")
-            name = f"recipe_plugin_{path.stem}"
-            if name in self.infos:
-                return name
-            modname = f"artforge_recipe_plugins.{path.stem}"
+            key = str(path.resolve())
+            if key in self._recipe_files:
+                return self._recipe_files[key]
+            # two files may share a name (a/plugin.py, b/plugin.py): each gets its own plugin
+            # and module name, so both load (or a clash between them is refused by name)
+            stem, n = path.stem, 1
+            while f"recipe_plugin_{stem}" in self.infos:
+                n += 1
+                stem = f"{path.stem}_{n}"
+            name, modname = f"recipe_plugin_{stem}", f"artforge_recipe_plugins.{stem}"
             loader_spec = importlib.util.spec_from_file_location(modname, path)
             assert loader_spec and loader_spec.loader
             module = importlib.util.module_from_spec(loader_spec)
             try:
                 sys.modules[modname] = module
-                loader_spec.loader.exec_module(module)
-            except Exception as exc:
+                with _importing(f"plugin file {path}"):
+                    loader_spec.loader.exec_module(module)
+            except BaseException:
                 sys.modules.pop(modname, None)
-                raise PluginError(
-                    f"plugin file {path} failed to import: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise
             self.add_module(module, name=name, source=f"recipe ({path})")
+            self._recipe_files[key] = name
             return name
         if spec in self.infos:
             return spec
-        try:
+        with _importing(
+            f"plugin module '{spec}'",
+            hint="a recipe plugin is an importable module name or a path to a .py file",
+        ):
             module = importlib.import_module(spec)
-        except Exception as exc:
-            raise PluginError(
-                f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}",
-                hint="a recipe plugin is an importable module name or a path to a .py file",
-            ) from exc
         self.add_module(module, name=spec, source="recipe")
         return spec
+
+    def restriction_note(self) -> str:
+        """What ``ARTFORGE_PLUGINS`` left out, for an "unknown step type" message ("" when
+        the variable did not restrict this host)."""
+        if self.only is None:
+            return ""
+        left_out = f" (left out: {', '.join(self.skipped)})" if self.skipped else ""
+        return (
+            f"ARTFORGE_PLUGINS={self.only!r} loads only these installed plugins{left_out}; "
+            "unset it to load them all"
+        )
 
     def add_module(self, module: ModuleType | object, *, name: str, source: str, **kw: Any) -> None:
         """Register one plugin object and validate its hook implementations."""
@@ -184,6 +236,7 @@ class PluginHost:
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.infos.pop(name, None)
+        self._recipe_files = {k: v for k, v in self._recipe_files.items() if v != name}
         self._registry = None
 
     # -- the registry -----------------------------------------------------------------
@@ -259,10 +312,14 @@ class PluginHost:
                     )
                 except PluginError:
                     raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:  # a plugin never ends artforge
+                    what = (
+                        f"it called sys.exit({exc.code!r})"
+                        if isinstance(exc, SystemExit)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
                     raise PluginError(
-                        f"plugin '{impl.plugin_name}' failed in hook {hook}: "
-                        f"{type(exc).__name__}: {exc}",
+                        f"plugin '{impl.plugin_name}' failed in hook {hook}: {what}",
                         hint="run with --debug for the traceback",
                     ) from exc
                 self._trace(impl.plugin_name, hook, ", ".join(done) or "nothing")
@@ -311,6 +368,28 @@ class PluginHost:
         return "; ".join(
             f"plugin '{f.name}' failed to load: {f.error}" for f in self.failures.values()
         )
+
+
+@contextlib.contextmanager
+def _importing(what: str, hint: str | None = None) -> Iterator[None]:
+    """Turn what a recipe plugin's import can do into a message naming it: an exception or
+    ``sys.exit`` (a PluginError), Ctrl-C while it hangs (:class:`PluginImportInterrupted`)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise PluginImportInterrupted(
+            f"interrupted while importing {what}: it may hang at import",
+            hint="remove it from the recipe's plugins: or fix it",
+        ) from None
+    except SystemExit as exc:
+        raise PluginError(
+            f"{what} called sys.exit({exc.code!r}) while importing",
+            hint="a plugin must not exit: raise an exception with a message instead",
+        ) from None
+    except Exception as exc:
+        raise PluginError(
+            f"{what} failed to import: {type(exc).__name__}: {exc}", hint=hint
+        ) from exc
 
 
 def entry_points() -> list[importlib.metadata.EntryPoint]:

@@ -236,12 +236,13 @@ def parse_recipe(
         try:
             st = registry.find_step(s.uses, backend)
         except LookupError as exc:
-            note = host.failure_note()
+            notes = [host.failure_note(), host.restriction_note()]
             raise RecipeError(
                 str(exc),
                 location=smap.locate((*base, "uses")),
                 key_path=format_path((*base, "uses")),
-                hint=(note or "`artforge steps` lists the step types of the installed plugins"),
+                hint="; ".join(n for n in notes if n)
+                or "`artforge steps` lists the step types of the installed plugins",
             ) from None
         raw_with = (
             (data["steps"][i] or {}).get("with", {}) if isinstance(data["steps"][i], dict) else {}
@@ -444,6 +445,12 @@ def _from_validation(
     exc: ValidationError, model: type[BaseModel], base: tuple, smap: SourceMap, raw: Any
 ) -> RecipeError:
     errors = exc.errors()
+    # a misspelt required key (`stepz:`, `usse:`) is both unknown and missing: name the
+    # unknown key first, with its did-you-mean, rather than only "missing required key"
+    missing_at = {tuple(e["loc"][:-1]) for e in errors if e["type"] == "missing"}
+    errors.sort(
+        key=lambda e: not (e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) in missing_at)
+    )
     err = errors[0]
     loc = tuple(err["loc"])
     etype = err["type"]

@@ -17,8 +17,12 @@ derived files already exist. Everything is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from ..atomic import write_bytes, write_text
 from ..errors import ArtforgeError
 from ..params import parse_ref
 from . import model as M
+from .integrity import RunUnreadable, read_run
 from .media import GALLERY_DIR, MAX_ZIP_BYTES, Cache, Thumb, digest, file_signature, write_zip
 
 HERE = Path(__file__).resolve().parent
@@ -381,7 +386,18 @@ class _RunBuilder:
             STYLE_VERSION + json.dumps([labels, series], sort_keys=True, default=str)
         )
         if not self.cache.fresh(target, signature):
-            svg = loss_svg(series, labels)
+            try:
+                svg = loss_svg(series, labels)
+            except (ValueError, OverflowError, ArithmeticError) as exc:  # e.g. 1e308 losses
+                s.alerts.append(
+                    M.Alert(
+                        s.id,
+                        "divergence",
+                        M.WARNING_TITLES["divergence"],
+                        f"the training curves cannot be drawn ({exc})",
+                    )
+                )
+                return
             if svg is None:
                 return
             write_bytes(safefs.writable(self.run_dir, target), svg)
@@ -460,7 +476,7 @@ def _read(run_dir: Path) -> tuple[dict, dict[str, dict]]:
     safefs.refuse_links(run_dir, f"build the gallery of {run_dir}")
     if ownership.read_marker(run_dir) is None:
         ownership.claim(run_dir)  # an earlier version's run: adopted, as `artforge run` does
-    got = M.read_run(run_dir)
+    got = read_run(run_dir)  # RunUnreadable (exit status 2) for a damaged or edited file
     if got is None:
         raise ArtforgeError(
             f"{run_dir} is not an artforge run directory (no readable manifest.json)",
@@ -529,7 +545,47 @@ def build_gallery(run_dir: Path) -> Path:
 
 
 def _run_card(run_dir: Path) -> dict[str, Any] | None:
-    got = M.read_run(run_dir)
+    """The index card of a run; a run that cannot be read gets an "unreadable" card, so
+    one damaged run never keeps its neighbours out of the index."""
+    try:
+        return _card_of(run_dir)
+    except RunUnreadable as exc:
+        problem = f"{Path(exc.file).relative_to(run_dir)}: {exc.problem}"
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong in one run stays on its card
+        problem = f"{type(exc).__name__}: {exc}"
+    return _unreadable_card(run_dir, problem)
+
+
+def _unreadable_card(run_dir: Path, problem: str) -> dict[str, Any]:
+    name = run_dir.name
+    return {
+        "href": None,
+        "dir": name,
+        "name": name,
+        "title": name,
+        "started": "—",
+        "started_iso": "",
+        "status": "unreadable",
+        "backend": "—",
+        "device": "—",
+        "duration": "—",
+        "steps": 0,
+        "metrics": [],
+        "warnings": 0,
+        "kinds": [],
+        "severe": True,
+        "failed": 0,
+        "cover": None,
+        "cover_alt": "",
+        "cover_w": 0,
+        "cover_h": 0,
+        "cover_px": False,
+        "unreadable": problem,
+    }
+
+
+def _card_of(run_dir: Path) -> dict[str, Any] | None:
+    got = read_run(run_dir)
     if got is None:
         return None
     manifest, records = got
@@ -588,18 +644,54 @@ def _run_card(run_dir: Path) -> dict[str, Any] | None:
 def build_index(root: Path) -> Path:
     """Write ``root/index.html``: a card per run folder in ``root`` (newest first)."""
     root = Path(root)
-    if not _owns_index(root):
-        raise ArtforgeError(
-            f"{root / 'index.html'} exists and was not written by artforge; not replacing it"
-        )
-    cards = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and _is_run(p)):
-        card = _run_card(sub)
-        if card:
-            cards.append(card)
-    cards.sort(key=lambda c: c["name"])
-    cards.sort(key=lambda c: c["started_iso"], reverse=True)
-    html = _env().get_template("index.html").render(runs=cards, generator=INDEX_GENERATOR)
-    out = root / "index.html"
-    write_text(out, html)
+    with _index_lock(root):
+        if not _owns_index(root):
+            raise ArtforgeError(
+                f"{root / 'index.html'} exists and was not written by artforge; not replacing it"
+            )
+        cards = []
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and _is_run(p)):
+            card = _run_card(sub)
+            if card:
+                cards.append(card)
+        cards.sort(key=lambda c: c["name"])
+        cards.sort(key=lambda c: c["started_iso"], reverse=True)
+        html = _env().get_template("index.html").render(runs=cards, generator=INDEX_GENERATOR)
+        out = root / "index.html"
+        write_text(out, html)
     return out
+
+
+INDEX_LOCK_WAIT = 60.0  # seconds; then the index is written anyway (a stuck process holds it)
+
+
+@contextlib.contextmanager
+def _index_lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder of runs while its index is read and written.
+
+    Runs that finish at the same moment take turns, and each reads the runs after the one
+    before it wrote its own page, so the last index written lists every run as it is. The
+    lock is on the folder's own descriptor: no lock file is left among the user's runs."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # an unreadable folder: the index write reports it
+        yield
+        return
+    try:
+        deadline = time.monotonic() + INDEX_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

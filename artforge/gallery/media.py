@@ -65,12 +65,21 @@ class Cache:
             data = {}
         if not isinstance(data, dict):
             data = {}
-        if data.get("version") != CACHE_VERSION or data.get("thumb_size") != thumb_size:
+        if not isinstance(data, dict) or (data.get("version"), data.get("thumb_size")) != (
+            CACHE_VERSION,
+            thumb_size,
+        ):
             data = {}
-        self.thumbs: dict[str, list] = data.get("thumbs", {})
-        self.hashes: dict[str, list] = data.get("hashes", {})
-        self.dims: dict[str, list] = data.get("dims", {})
-        self.derived: dict[str, str] = data.get("derived", {})
+        # derived data: a damaged or hand-edited entry is dropped (and made again), never used
+        self.thumbs: dict[str, list] = _entries(data.get("thumbs"), (int,) * 6)
+        self.hashes: dict[str, list] = _entries(data.get("hashes"), (int, int, str))
+        self.dims: dict[str, list] = _entries(data.get("dims"), (int,) * 4)
+        derived = data.get("derived")
+        self.derived: dict[str, str] = {
+            k: v
+            for k, v in (derived if isinstance(derived, dict) else {}).items()
+            if isinstance(v, str)
+        }
         self.dirty = False
 
     def save(self) -> None:
@@ -222,6 +231,19 @@ class Cache:
         for key in [k for k in self.thumbs if self.thumb_path(k) not in keep]:
             del self.thumbs[key]
             self.dirty = True
+
+
+def _entries(table: Any, types: tuple[type, ...]) -> dict[str, list]:
+    """The entries of a cache table that have the shape this version writes."""
+    if not isinstance(table, dict):
+        return {}
+    return {
+        k: v
+        for k, v in table.items()
+        if isinstance(v, list)
+        and len(v) == len(types)
+        and all(isinstance(x, t) and not isinstance(x, bool) for x, t in zip(v, types))
+    }
 
 
 def file_signature(run_dir: Path, files: list[str]) -> str:

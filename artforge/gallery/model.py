@@ -66,13 +66,6 @@ _NUM_RE = re.compile(r"(\d+)")
 
 
 # -- small helpers ------------------------------------------------------------------------
-def load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def url(rel: str) -> str:
     """A relative URL for a POSIX path inside the gallery (every segment percent-encoded)."""
     return quote(rel, safe="/")
@@ -580,42 +573,6 @@ def reproduce_command(manifest: dict) -> str:
     if overrides and "--set" not in cmd:
         cmd += "".join(f" --set {shlex.quote(str(o))}" for o in overrides)
     return cmd
-
-
-def _load_inside(run_dir: Path, rel: str) -> Any:
-    """A JSON file of the run, never read through a symbolic link (None if unreadable)."""
-    from ..safefs import read_bytes
-
-    data = read_bytes(run_dir, rel)
-    try:
-        return json.loads(data.decode("utf-8")) if data is not None else None
-    except ValueError:
-        return None
-
-
-def read_run(run_dir: Path) -> tuple[dict, dict[str, dict]] | None:
-    manifest = _load_inside(run_dir, "manifest.json")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("steps"), list):
-        return None
-    records: dict[str, dict] = {}
-    for entry in manifest["steps"]:
-        if not isinstance(entry, dict) or "id" not in entry:
-            continue
-        rel = safe_rel(str(entry.get("record") or f"steps/{entry['id']}/record.json"))
-        rec = _load_inside(run_dir, rel) if rel else None
-        if isinstance(rec, dict):
-            records[str(entry["id"])] = _normalise(rec)
-    return manifest, records
-
-
-def _normalise(rec: dict) -> dict:
-    """A record whose fields have the types the pages expect (hand-edited records happen)."""
-    for key in ("outputs", "metrics", "series", "info", "params", "versions"):
-        if not isinstance(rec.get(key), dict):
-            rec[key] = {}
-    if not isinstance(rec.get("warnings"), list):
-        rec["warnings"] = [rec["warnings"]] if rec.get("warnings") else []
-    return rec
 
 
 def output_dir(step_id: str, out: dict) -> str | None:

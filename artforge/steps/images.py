@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from artforge.errors import DataError, StepError
-from artforge.images import IMAGE_SUFFIXES, list_images, load_image, resize_crop
+from artforge.images import IMAGE_SUFFIXES, list_images, load_image, resize_crop, scaled_size
 
 SKIMAGE_RGB = (
     "astronaut",
@@ -38,7 +38,7 @@ def run(ctx, p):
     out = ctx.image_writer("images")
     if p.skimage is not None:
         for name in p.skimage[: p.limit]:
-            out.add(_prepare(load_skimage(name), p), name=name)
+            out.add(_prepare(load_skimage(name), p, name), name=name)
         return {"images": out.finish(source="scikit-image")}
     files = _find(ctx.resolve_path(p.path), p.recursive, p.path)
     if p.limit:
@@ -46,13 +46,25 @@ def run(ctx, p):
     progress = ctx.progress(len(files), "loading images")
     for f in files:
         img = load_image(f, max_pixels=p.max_pixels)
-        out.add(_prepare(img, p), name=f.stem)
+        out.add(_prepare(img, p, f), name=f.stem)
         progress.update()
     progress.close()
     return {"images": out.finish(source=str(p.path))}
 
 
-def _prepare(img: np.ndarray, p) -> np.ndarray:
+def _prepare(img: np.ndarray, p, source) -> np.ndarray:
+    if p.size and p.crop == "none":
+        # the guard admitted the file, but its scaled copy must pass it too: a 300000 x 1
+        # image with its shorter side scaled to 64 would be 19200000 x 64 pixels
+        h, w = img.shape[:2]
+        nw, nh = scaled_size(h, w, p.size)
+        if nw * nh > p.max_pixels:
+            raise DataError(
+                f"image too elongated: {source} is {w}x{h} pixels; scaling its shorter side "
+                f"to {p.size} with crop: none would make {nw}x{nh} pixels "
+                f"(limit {p.max_pixels} pixels)",
+                hint="use crop: center, or crop the image to a less extreme shape first",
+            )
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
     if p.grayscale:

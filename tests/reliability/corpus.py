@@ -253,6 +253,19 @@ CASES: list[Case] = [
         line=2,
     ),
     Case("steps-missing", "name: t  # <\n", ("missing required key 'steps'",), line=1),
+    # a misspelt required key: the unknown key and its did-you-mean, not only "missing"
+    Case(
+        "misspelt-required-steps",
+        SCENES.replace("steps:", "stepz:  # <"),
+        ("unknown key 'stepz'", "did you mean 'steps'?"),
+    ),
+    Case(
+        "misspelt-required-uses",
+        SCENES.replace("    uses:", "    usse:").replace(
+            "synthetic-scenes", "synthetic-scenes  # <"
+        ),
+        ("steps[0].usse", "unknown key 'usse'", "did you mean 'uses'?"),
+    ),
     Case(
         "uses-missing",
         SCENES.replace("    uses: synthetic-scenes\n", ""),
@@ -594,6 +607,12 @@ CASES: list[Case] = [
         "plugins: [broken_plugin.py]  # <\n" + SCENES,
         ("plugins[0]", "failed to import", "this plugin is broken"),
         files={"broken_plugin.py": BROKEN_PLUGIN},
+    ),
+    Case(
+        "plugin-exits",
+        "plugins: [exit_plugin.py]  # <\n" + SCENES,
+        ("plugins[0]", "exit_plugin.py", "called sys.exit(3) while importing"),
+        files={"exit_plugin.py": "import sys\n\nsys.exit(3)\n"},
     ),
     Case(
         "plugin-misspelt-hook",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 import zlib
@@ -17,6 +19,8 @@ from PIL import Image
 
 from artforge.errors import DataError
 from artforge.images import load_image
+
+from .conftest import subprocess_env
 
 RGB = (np.arange(24 * 32 * 3) * 7 % 251).astype(np.uint8).reshape(24, 32, 3)
 
@@ -94,6 +98,88 @@ def test_max_pixels_of_the_images_step(tmp_path):
     (tmp_path / "big.png").write_bytes(encoded(Image.new("RGB", (300, 200))))
     with pytest.raises(DataError, match=r"big.png is 300x200 pixels"):
         load_image(tmp_path / "big.png", max_pixels=50_000)
+
+
+# -- extreme shapes the pixel guard admits ---------------------------------------------------
+def striped(width: int, height: int) -> bytes:
+    """A real (fully decodable) PNG of ``width`` x ``height`` pixels."""
+    n = width * height
+    pixels = (np.arange(n * 3) * 37 % 256).astype(np.uint8).reshape(height, width, 3)
+    return encoded(Image.fromarray(pixels))
+
+
+EXTREME = {"300000x1.png": (300_000, 1), "1x300000.png": (1, 300_000), "150000x2.png": (150_000, 2)}
+
+PEAK_PROBE = """
+import resource, sys
+from artforge.images import load_image, resize_crop
+# a regression fails here with a MemoryError rather than taking gigabytes of a shared machine
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
+limit = vm * 1024 + 1024 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = resize_crop(load_image(sys.argv[1]), int(sys.argv[2]))
+assert out.shape == (int(sys.argv[2]),) * 2 + (3,), out.shape
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+@pytest.mark.parametrize("name", list(EXTREME))
+def test_an_extreme_shape_loads_and_crops_in_bounded_memory(name, tmp_path, tally):
+    """300000 x 1 passes the 64-megapixel guard; scaled to 64 px before the crop it would be
+    19200000 x 64 pixels (3.7 GB). The peak RSS of loading and cropping it stays small."""
+    path = tmp_path / name
+    path.write_bytes(striped(*EXTREME[name]))
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, str(path), "64"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    grown_mib = int(proc.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    assert grown_mib < 48, f"peak grew by {grown_mib:.0f} MiB"
+    tally["extreme-shape images cropped in bounded memory (< 48 MiB peak growth)"] += 1
+
+
+def test_an_extreme_crop_matches_the_whole_resize_where_that_is_affordable():
+    """The bounded path resizes only the kept box: the same picture as resizing the whole
+    image and cropping (within interpolation rounding)."""
+    from artforge.images import resize, resize_crop
+
+    img = (np.arange(6 * 400 * 3) * 13 % 256).astype(np.uint8).reshape(6, 400, 3)
+    img[:, 190:210] = 255  # a bright bar in the centre: it must land in the centre
+    out = resize_crop(img, 24)
+    whole = resize(img, (1600, 24), "bicubic")[:, 788:812]
+    assert out.shape == (24, 24, 3)
+    assert np.abs(out.astype(int) - whole).mean() < 2
+
+
+def test_crop_none_refuses_an_extreme_shape_by_name(tmp_path, fresh_cli, capsys, tally):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "strip.png").write_bytes(striped(300_000, 1))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        IMAGES_RECIPE.replace("{path: photos}", "{path: photos, size: 64, crop: none}")
+    )
+    rc = fresh_cli(["run", str(recipe), "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(photos / "strip.png") in err, err
+    assert "19200000x64" in err and "crop: center" in err and "Traceback" not in err
+    tally["bad image files refused"] += 1
+
+
+def test_an_extreme_shape_through_the_images_step(tmp_path, fresh_cli, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "strip.png").write_bytes(striped(1, 300_000))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(IMAGES_RECIPE.replace("{path: photos}", "{path: photos, size: 32}"))
+    rc = fresh_cli(["run", str(recipe), "--out", str(tmp_path / "out"), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    assert load_image(tmp_path / "out/steps/load/images/strip.png").shape == (32, 32, 3)
 
 
 # -- converted correctly -------------------------------------------------------------------
