@@ -73,8 +73,10 @@ class Bench:
 # from its CPU time on a shared machine, with margin. Expected full-mode wall times: ceiling
 # 10, startup 15, scenes 5, pix2pix 40, sr 55, style 65, gallery 8, memory 190 (the default
 # recipe end to end is most of it), profile 50, backends 170 (soft budget 3/4 of its hard
-# one), dcgan ~110: about 12 minutes, leaving ~2.5 for cyclegan within the deadline. Order:
-# the ceiling first (the FLOP/s fractions need it), the others' benchmarks last.
+# one), dcgan ~110: about 12 minutes, leaving ~2.5 for cyclegan within the deadline; then
+# recipe-gan (~100, two runs per backend) and ceiling-end (~15), which the deadline cuts
+# first. Order: the ceiling first (the FLOP/s fractions need it), the others' benchmarks
+# last, the ceiling again at the very end.
 SUITE = [
     Bench("ceiling", "bench_ceiling.py", 60, 60, what="fp32 matmul and conv 3x3 GFLOP/s"),
     Bench("startup", "bench_startup.py", 60, 60, what="CLI start-up"),
@@ -107,6 +109,14 @@ SUITE = [
     ),
     Bench("dcgan", "bench_dcgan.py", 150, 90, what="DCGAN training", optional=True),
     Bench("cyclegan", "bench_cyclegan.py", 150, 90, what="CycleGAN training", optional=True),
+    Bench(
+        "recipe-gan",
+        "bench_recipe_gan.py",
+        150,
+        120,
+        soft_budget=True,
+        what="train-gan through artforge run, Keras vs PyTorch it/s",
+    ),
     Bench("ceiling-end", "bench_ceiling.py", 60, 60, what="the ceiling again, at the end"),
 ]
 ALWAYS = ("ceiling", "ceiling-end")  # run whatever --only selects: the FLOP/s shares need them
