@@ -147,7 +147,7 @@ def main() -> None:
                 f"{default_threads} threads",
             }
         )
-        verdict = scaling_verdict(speedup, busy_mm, max(counts), cores)
+        verdict = scaling_verdict(speedup, busy_mm, cores, cores)
         if verdict:
             for row in rows:
                 if row.get("ceiling"):

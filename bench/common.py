@@ -337,6 +337,8 @@ def scaling_verdict(speedup: float, busy: float, threads: int, cores: int) -> st
     (CPU seconds per wall second of the best timing) must each reach at least half of the
     ideal gain, ``1 + (min(threads, cores) - 1) / 2``."""
     n = min(threads, cores)
+    if cores <= 1:
+        return None  # one core: its ceiling is the machine's
     if n <= 1:
         return "measured on one thread only: the ceiling of one core, not of the machine"
     need = 1 + (n - 1) / 2

@@ -108,6 +108,7 @@ def test_alternate_rows_uses_per_round_ratios_and_drops_an_unpaired_round():
         (1.8, 1.0, 2, 2, True),  # fast, but the process had one core's CPU time
         (3.0, 3.5, 16, 16, True),  # 16 cores giving 3x: not the machine's peak
         (1.0, 1.0, 1, 2, True),  # measured on one thread only
+        (1.0, 1.0, 1, 1, False),  # a one-core machine: one core is its ceiling
     ],
 )
 def test_scaling_verdict(speedup, busy, threads, cores, suspect):
