@@ -6,9 +6,11 @@ that ``bench/run_all.py`` can collect them into ``bench/results/``.
 
 A row is a dict: ``name``, ``value``, ``unit`` and optionally ``reference`` (the same
 quantity for the reference measured in the same run, in ``reference_unit`` when that
-differs), ``ratio`` (always ``value / reference``: for a rate such as it/s above 1 means
-artforge is faster; for a time or a memory size below 1 means it takes less), ``note``,
-``device`` (when the row's differs from the script's),
+differs), ``ratio`` (artforge over the reference: for a rate such as it/s above 1 means
+artforge is faster; for a time or a memory size below 1 means it takes less; for a timed
+pair, which always alternates (:func:`alternate_rounds`, :func:`alternate`), the median of
+the per-round ratios (:func:`paired`), with ``ratio_quartiles``), ``note``, ``device``
+(when the row's differs from the script's),
 and for training benchmarks ``flops_per_it`` (FLOPs of one training iteration, see
 :func:`count_flops`) with ``gflops`` (achieved: ``flops_per_it`` x iterations per second)
 and ``reference_gflops``; ``run_all.py`` turns these into fractions of the machine's
@@ -128,34 +130,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def timeit(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 2,
-    repeat: int = 5,
-    sync: Callable | None = None,
-    budget: float | None = None,
-    min_repeat: int = 3,
-) -> float:
-    """Median seconds per call of ``fn`` after ``warmup`` calls: ``repeat`` timed calls, or
-    fewer (at least ``min_repeat``) once ``budget`` seconds have been spent timing."""
-    for _ in range(warmup):
-        fn()
-    if sync:
-        sync()
-    times: list[float] = []
-    start = time.perf_counter()
-    for i in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-        if budget is not None and i + 1 >= min_repeat and time.perf_counter() - start > budget:
-            break
-    return statistics.median(times)
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -477,8 +451,8 @@ def alternate_rows(
     m: dict, name: str, label: str, chunk: int, mb_digits: int = 1, state: str = "nets, Adam, RNG"
 ) -> list[dict]:
     """The rows of an :func:`alternate` measurement: ``name`` (it/s beside the plain loop,
-    medians over the rounds, with FLOP/s) and the checkpoint write of ``label`` (what its
-    full ``state`` holds)."""
+    medians over the rounds, the ratio the median of the per-round ratios, with FLOP/s) and
+    the checkpoint write of ``label`` (what its full ``state`` holds)."""
     plugin_rounds, ref_rounds = m["plugin_rounds"], m["ref_rounds"]
     n = min(len(plugin_rounds), len(ref_rounds))  # a last plugin round may lack its partner
     plugin_rounds, ref_rounds = plugin_rounds[:n], ref_rounds[:n]
