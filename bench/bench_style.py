@@ -14,8 +14,8 @@ second.
 Every pair alternates (``common.alternate_rounds``: rounds AB, BA, ...; one optimisation call
 and one call of the plain loop per round, the ratio the median of the per-round ratios), so a
 neighbour's load on a shared machine hits both alike. (Timed one after the other, as before
-2026-12-07, the VGG19 row read 1.60x: the plain loop had been timed while other work held a
-core; alternated it reads about 0.92.) An optimisation's steps are its loss evaluations,
+2026-12-07, the VGG19 row read 1.60x, an artifact of the load changing between the two
+timings; issue 16 measured about 0.92 alternated.) An optimisation's steps are its loss evaluations,
 counted (``on_eval``), not assumed.
 
 Time budget: an optimisation call runs ``steps`` L-BFGS steps, fewer where a step is dear
