@@ -154,3 +154,28 @@ def test_ceiling_check_reports_a_ceiling_that_did_not_scale():
     problems = run_all.ceiling_check(records, run_all.add_fractions(records))
     assert len(problems) == 1 and "1.01x" in problems[0]
     assert run_all.ceiling_check([{"name": "x", "rows": []}], {}) != []  # no ceiling at all
+
+
+def test_the_results_page_and_readme_block_show_the_ceiling_check():
+    records = _records(172.0, 195.0)
+    for rec in records:
+        rec.update(script=f"bench/{rec['name']}.py", status="ok", seconds=1.0)
+    ceiling = run_all.add_fractions(records)
+    results = {
+        "date": "2026-12-07T19:00:00",
+        "quick": True,
+        "machine": {"processor": "cpu", "usable_cores": 2},
+        "git": {},
+        "suite_seconds": 10.0,
+        "deadline_s": 870.0,
+        "ceiling": ceiling,
+        "ceiling_check": run_all.ceiling_check(records, ceiling),
+        "benchmarks": records,
+    }
+    page = run_all.render_md(results)
+    assert "ceiling check: SUSPECT" in page and "113% of matmul" in page
+    assert "above the ceiling: ceiling suspect" in page  # the row's own cell
+    block = run_all.readme_block(results, "bench/results/x.json")
+    assert "ceiling check: SUSPECT" in block
+    results["ceiling_check"] = []
+    assert "ceiling check: ok" in run_all.render_md(results)
