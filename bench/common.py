@@ -96,6 +96,13 @@ def machine() -> dict:
         "gpu": gpu_name(),
         "os": platform.platform(),
         "hostname": platform.node(),
+        # thread limits set in the environment: they hold every torch benchmark but the
+        # ceiling (which sets its own threads) to fewer cores
+        "thread_env": {
+            v: os.environ[v]
+            for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ARTFORGE_THREADS")
+            if v in os.environ
+        },
         **versions(),
     }
     if "torch" in sys.modules:

@@ -369,6 +369,11 @@ def render_md(results: dict) -> str:
         f"- versions: python {m.get('python')}, torch {m.get('torch')}, tensorflow "
         f"{m.get('tensorflow')}, keras {m.get('keras')}, numpy {m.get('numpy')}, "
         f"pillow {m.get('pillow')}",
+        *(
+            [f"- thread limits in the environment: {m['thread_env']}"]
+            if m.get("thread_env")
+            else []
+        ),
         f"- commit: {results.get('git', {}).get('commit')}"
         + (" (with uncommitted changes)" if results.get("git", {}).get("modified") else ""),
         f"- suite time: {results['suite_seconds']:.0f} s"
@@ -382,13 +387,15 @@ def render_md(results: dict) -> str:
         "",
         "## Suite",
         "",
-        "| benchmark | script | status | wall time | CPU time | budget | note |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | script | status | wall time | CPU time | cores busy | budget | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rec in results["benchmarks"]:
+        wall, cpu = rec.get("seconds", 0) or 0, rec.get("cpu_s", 0) or 0
+        busy = f"{cpu / wall:.2f}" if wall > 0 else ""  # CPU seconds per wall second
         lines.append(
-            f"| {rec['name']} | `{rec['script']}` | {rec['status']} | {rec.get('seconds', 0):.0f} s"
-            f" | {rec.get('cpu_s', 0):.0f} s | {rec.get('budget_s', 0):.0f} s"
+            f"| {rec['name']} | `{rec['script']}` | {rec['status']} | {wall:.0f} s"
+            f" | {cpu:.0f} s | {busy} | {rec.get('budget_s', 0):.0f} s"
             f" | {rec.get('note', '')} |"
         )
     for rec in results["benchmarks"]:
