@@ -71,12 +71,12 @@ class Bench:
 
 # Budgets (hard, seconds: full, quick): what each needs on two quiet CPU cores, estimated
 # from its CPU time on a shared machine, with margin. Expected full-mode wall times: ceiling
-# 10, startup 15, scenes 5, pix2pix 40, sr 55, style 65, gallery 8, memory 190 (the default
+# 15, startup 15, scenes 5, pix2pix 40, sr 55, style 65, gallery 8, memory 190 (the default
 # recipe end to end is most of it), profile 50, backends 170 (soft budget 3/4 of its hard
 # one), dcgan ~110: about 12 minutes, leaving ~2.5 for cyclegan within the deadline; then
-# recipe-gan (~100: a short and a long run per backend) and ceiling-end (~15), which the deadline cuts
-# first. Order: the ceiling first (the FLOP/s fractions need it), the others' benchmarks
-# last, the ceiling again at the very end.
+# recipe-gan (~100: a short and a long run per backend) and ceiling-end (~15), which the
+# deadline cuts first. Order: the ceiling first (the FLOP/s fractions need it), the others'
+# benchmarks last, the ceiling again at the very end.
 SUITE = [
     Bench("ceiling", "bench_ceiling.py", 60, 60, what="fp32 matmul and conv 3x3 GFLOP/s"),
     Bench("startup", "bench_startup.py", 60, 60, what="CLI start-up"),
