@@ -460,7 +460,8 @@ def measure(case: str, rounds: int, chunk: int, warmup: int, budget: float | Non
         "ratio": p["ratio"],
         "ratio_quartiles": [q1, q3],
         "note": f"keras/torch time per iteration (< 1: keras faster), the median of the "
-        f"per-round ratios; quartiles {q1:.2f}-{q3:.2f}, {len(t_rounds)} alternating rounds of {chunk}; "
+        f"per-round ratios; quartiles {q1:.2f}-{q3:.2f}, {len(t_rounds)} alternating rounds "
+        f"of {chunk}; "
         f"threads torch {torch_w.info['threads']}, TF intra-op {keras_w.info['threads']}",
     }
     # both run the same network: the torch count is the FLOPs of either iteration

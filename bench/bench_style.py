@@ -11,12 +11,12 @@ second.
   16) as the step runs it: ``torch.inference_mode``, channels_last on CUDA only (slower on
   this CPU). Reference: the same network in a plain ``torch.no_grad`` loop.
 
-Every pair alternates (``common.alternate_rounds``: rounds AB, BA, ...; one optimisation call
-and one call of the plain loop per round, the ratio the median of the per-round ratios), so a
-neighbour's load on a shared machine hits both alike. (Timed one after the other, as before
-2026-12-07, the VGG19 row read 1.60x, an artifact of the load changing between the two
-timings; issue 16 measured about 0.92 alternated.) An optimisation's steps are its loss evaluations,
-counted (``on_eval``), not assumed.
+Every pair alternates (``common.alternate_rounds``: rounds AB, BA, ...; one optimisation
+call and one call of the plain loop per round, the ratio the median of the per-round
+ratios), so a neighbour's load on a shared machine hits both alike. (Timed one after the
+other, as before 2026-12-07, the VGG19 row read 1.60x, an artifact of the load changing
+between the two timings; issue 16 measured about 0.92 alternated.) An optimisation's steps
+are its loss evaluations, counted (``on_eval``), not assumed.
 
 Time budget: an optimisation call runs ``steps`` L-BFGS steps, fewer where a step is dear
 on a CPU (random features: 8 at 256 px, 3 at 512 px; VGG19: 3 at 256 px, and VGG19 at
@@ -113,11 +113,9 @@ def optimise_row(name, ln, size, steps, dev, sync, quick: bool = False) -> dict:
     evaluations: list[int] = []
 
     def optimise() -> None:
-        count = [0]
-        opt.optimise(
-            content, ct, st, steps, on_eval=lambda _losses: count.__setitem__(0, count[0] + 1)
-        )
-        evaluations.append(count[0])
+        calls: list[object] = []
+        opt.optimise(content, ct, st, steps, on_eval=calls.append)
+        evaluations.append(len(calls))
 
     x = content.clone().requires_grad_(True)
 

@@ -9,13 +9,13 @@ plus ``--quick`` in quick mode) under its own time budget: a child still running
 budget is stopped (with everything it started) and recorded as timed out, and the whole
 suite also stops starting benchmarks past ``--deadline`` (14.5 minutes by default, and the
 last one gets only what is left, so a full run stays under 15 minutes on a 2-core CPU). The
-machine ceiling runs first and again last (``ceiling-end``; the higher of the two counts, so a
-neighbour's burst during one does not lower it): every row with ``gflops`` (a training
+machine ceiling runs first and again last (``ceiling-end``; the higher of the two counts,
+so a neighbour's burst during one does not lower it): every row with ``gflops`` (a training
 benchmark's achieved FLOP/s) gets its fraction of the matmul and conv 3x3 ceilings measured
 in the same run. The ceiling is checked (:func:`ceiling_check`): a row that reads above it,
-or a ceiling that did not scale over the cores, flags the *ceiling* in the output. ``bench_dcgan.py`` and ``bench_cyclegan.py``
-run when they exist (same ``--json`` / ``--quick`` convention) and are noted as skipped
-otherwise.
+or a ceiling that did not scale over the cores, flags the *ceiling* in the output.
+``bench_dcgan.py`` and ``bench_cyclegan.py`` run when they exist (same ``--json`` /
+``--quick`` convention) and are noted as skipped otherwise.
 
 Written (atomically: a temporary file, then a rename):
 
