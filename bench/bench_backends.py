@@ -23,8 +23,8 @@ intra-op threads = the cores this process may use; OpenMP waits passively, as th
 plugin sets). After a warm-up (which also traces the Keras ``tf.function``), the two
 alternate in rounds of ``chunk`` iterations, so a neighbour's load on a shared CPU hits both
 alike; the figure per backend is the median over rounds of the time per iteration, and the
-ratio is Keras time / PyTorch time per iteration (< 1: Keras faster). The quartiles of the
-per-round ratio show how stable it was.
+ratio, Keras time / PyTorch time per iteration (< 1: Keras faster), is the median of the
+per-round ratios (``common.paired``), whose quartiles show how stable it was.
 
 The parent talks to each worker over two dedicated pipes, never stdin/stdout: whatever a
 framework prints cannot corrupt the answers, and a worker that fails has the tail of its
@@ -46,7 +46,6 @@ import argparse
 import json
 import os
 import select
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from common import count_flops, parser, quartiles, report, with_flops
+from common import count_flops, paired, parser, report, with_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -449,19 +448,20 @@ def measure(case: str, rounds: int, chunk: int, warmup: int, budget: float | Non
         for w in (torch_w, keras_w):
             if w is not None:
                 w.close()
-    ratios = [k / t for k, t in zip(k_rounds, t_rounds)]
-    q1, _, q3 = quartiles(ratios)
-    tm, km = statistics.median(t_rounds), statistics.median(k_rounds)
+    p = paired(k_rounds, t_rounds)  # the ratio: the median of the per-round ratios
+    q1, q3 = p["q1"], p["q3"]
+    tm, km = p["b"], p["a"]
     row = {
         "name": torch_w.info["label"],
         "value": km * 1000,
         "unit": "ms/it (keras)",
         "reference": tm * 1000,
         "reference_unit": "ms/it (torch)",
-        "ratio": km / tm,
+        "ratio": p["ratio"],
         "ratio_quartiles": [q1, q3],
-        "note": f"keras/torch time per iteration (< 1: keras faster); per-round ratio "
-        f"quartiles {q1:.2f}-{q3:.2f}, {len(t_rounds)} alternating rounds of {chunk}; "
+        "note": f"keras/torch time per iteration (< 1: keras faster), the median of the "
+        f"per-round ratios; quartiles {q1:.2f}-{q3:.2f}, {len(t_rounds)} alternating rounds "
+        f"of {chunk}; "
         f"threads torch {torch_w.info['threads']}, TF intra-op {keras_w.info['threads']}",
     }
     # both run the same network: the torch count is the FLOPs of either iteration

@@ -4,7 +4,8 @@
 
 The renderer is numpy only, so the device is always the CPU; the process pins itself to one
 core and BLAS to one thread. Reference in the same run: PNG-encoding the same pairs (what the
-``synthetic-scenes`` step also pays to store them); ratio = render rate / encode rate.
+``synthetic-scenes`` step also pays to store them), alternating with the rendering (rounds
+AB, BA, ...); ratio = render rate / encode rate, the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import io  # noqa: E402
 
-from common import parser, report, timeit  # noqa: E402
+from common import alternate_rounds, paired_row, parser, report  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -36,21 +37,21 @@ def main() -> None:
                 for img in (n, d):
                     Image.fromarray(img).save(io.BytesIO(), format="PNG", compress_level=4)
 
-        t_render = timeit(
-            lambda size=size, count=count: list(render_pairs(1, count, size)), repeat=repeat
+        def render(size=size, count=count):
+            list(render_pairs(1, count, size))
+
+        t_render, t_encode = alternate_rounds(render, encode, repeat)
+        row = paired_row(
+            f"render pairs {size}x{size}",
+            t_render,
+            t_encode,
+            unit="pairs/s",
+            reference="PNG-encoding the same pairs",
+            work=count,
+            note="cpu, 1 core",
         )
-        t_encode = timeit(encode, warmup=1, repeat=repeat)
-        rows.append(
-            {
-                "name": f"render pairs {size}x{size}",
-                "value": count / t_render,
-                "unit": "pairs/s",
-                "reference": count / t_encode,
-                "ratio": t_encode / t_render,
-                "note": "cpu, 1 core; reference: PNG-encoding the same pairs",
-                "device": "cpu (1 core)",
-            }
-        )
+        row["device"] = "cpu (1 core)"
+        rows.append(row)
     print(f"device: cpu (numpy, one core: pid {os.getpid()} pinned, BLAS 1 thread)")
     report("Synthetic scenes (numpy, one core)", rows, args.json)
 

@@ -8,6 +8,13 @@ interpolation of the same image. Also training iterations per second (batch 16, 
 high-resolution patches) beside a plain forward+backward loop on a fixed batch, which shows
 the cost of degrading the pairs on the fly.
 
+Every pair alternates (``common.alternate_rounds``: rounds AB, BA, ...; the ratio is the
+median of the per-round ratios), so a neighbour's load on a shared machine hits both alike.
+Training alternates inside the run: ``train_sr``'s sampler is wrapped so that after two
+warm-up steps, after each step the plain loop runs one step on its fixed batch, timed on its
+own; a ``train_sr`` step is the time from one sampler call to the next, less the plain step
+run between them.
+
 Time budget: SRResNet is about 40 times the cost of ESPCN, so its inference rows time fewer
 calls (one warm-up, up to three timed, stopping early past a few seconds) and its training
 rows fewer steps (8, quick: 3) than ESPCN's (30, quick: 10); the full script takes about a
@@ -21,8 +28,10 @@ achieved FLOP/s.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
-from common import count_flops, parser, report, timeit, with_flops
+from common import alternate_rounds, count_flops, paired_row, parser, report, with_flops
 
 
 def main() -> None:
@@ -45,7 +54,10 @@ def main() -> None:
     rows = []
     for scale in (2, 4):
         out_mp = (256 * scale) ** 2 / 1e6
-        t_ref = timeit(lambda scale=scale: upscale(img, scale, "bicubic"), repeat=repeat)
+
+        def bicubic(scale=scale):
+            upscale(img, scale, "bicubic")
+
         for arch in ("espcn", "srresnet"):
             if args.quick and arch == "srresnet" and scale == 4:
                 continue
@@ -57,22 +69,23 @@ def main() -> None:
                         tiled_forward(net, x, scale, tile, overlap)
 
                 heavy = arch == "srresnet"
-                t = timeit(
+                t, t_ref = alternate_rounds(
                     run,
-                    warmup=1,
-                    repeat=3 if heavy else repeat,
+                    bicubic,
+                    3 if heavy else repeat,
                     sync=sync,
                     budget=4.0 if heavy else None,
+                    min_rounds=3,
                 )
                 rows.append(
-                    {
-                        "name": f"{arch} x{scale}" + (f", tiles {tile}" if tile else ", whole"),
-                        "value": out_mp / t,
-                        "unit": "MP/s",
-                        "reference": out_mp / t_ref,
-                        "ratio": t_ref / t,
-                        "note": "reference: Pillow bicubic",
-                    }
+                    paired_row(
+                        f"{arch} x{scale}" + (f", tiles {tile}" if tile else ", whole"),
+                        t,
+                        t_ref,
+                        unit="MP/s",
+                        reference="Pillow bicubic",
+                        work=out_mp,
+                    )
                 )
 
     images = [rng.integers(0, 256, (300, 300, 3), dtype=np.uint8) for _ in range(4)]
@@ -91,36 +104,59 @@ def main() -> None:
                 device=dev,
             )
         )
-        net = build_net(arch, 2)
-        res = train_sr(net, sampler, steps=steps, batch_size=16, device=dev)
-        lo, hi = sampler(16)
+        # the reference: a plain step of its own network on one fixed batch
+        lo, hi = PairSampler(images, 2, 64, seed=2)(16)
         xb, yb = batch_to_tensor(list(lo), dev), batch_to_tensor(list(hi), dev)
-        opt = torch.optim.Adam(net.parameters(), 1e-4)
-        net.train()
+        ref_net = build_net(arch, 2).to(dev).train()
+        opt = torch.optim.Adam(ref_net.parameters(), 1e-4)
 
-        def plain(net=net, opt=opt, xb=xb, yb=yb):
+        def plain(net=ref_net, opt=opt, xb=xb, yb=yb):
             loss = torch.nn.functional.l1_loss(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sync:
+                sync()
 
-        t_ref = timeit(plain, warmup=1, repeat=steps, sync=sync)
-        rate = res.steps / res.seconds
-        row = with_flops(
-            {
-                "name": f"train {arch} x2, batch 16, 64px patches",
-                "value": rate,
-                "unit": "it/s",
-                "reference": 1 / t_ref,
-                "ratio": rate * t_ref,
-                "note": f"reference: plain step on a fixed batch; {steps} steps",
-            },
-            flops,
-            rate,
-            1 / t_ref,
+        t, t_ref = interleaved_train(arch, sampler, plain, steps, dev)
+        row = paired_row(
+            f"train {arch} x2, batch 16, 64px patches",
+            t,
+            t_ref,
+            unit="it/s",
+            reference="plain step on a fixed batch",
+            note=f"{steps} steps",
         )
-        rows.append(row)
+        rows.append(with_flops(row, flops, row["value"], row["reference"]))
     report("Super-resolution", rows, args.json)
+
+
+def interleaved_train(arch, sampler, plain, steps: int, dev, warmup: int = 2):
+    """Seconds of each ``train_sr`` step and of the ``plain`` step run after it, alternating
+    inside one ``train_sr`` run of ``warmup + steps + 1`` steps (see the module's doc)."""
+    from artforge_torch.sr.learned import build_net
+    from artforge_torch.sr.train import train_sr
+
+    plugin: list[float] = []
+    ref: list[float] = []
+    state = {"calls": 0, "start": None}
+
+    def wrapped(n):
+        now = time.perf_counter()
+        state["calls"] += 1
+        if state["start"] is not None:  # the previous step is over: its data and its update
+            plugin.append(now - state["start"])
+        if state["calls"] == warmup + 1:
+            plain()  # the reference's warm-up
+        elif state["calls"] > warmup + 1:
+            t0 = time.perf_counter()
+            plain()
+            ref.append(time.perf_counter() - t0)
+        state["start"] = time.perf_counter() if state["calls"] > warmup else None
+        return sampler(n)
+
+    train_sr(build_net(arch, 2), wrapped, steps=warmup + steps + 1, batch_size=16, device=dev)
+    return plugin, ref
 
 
 if __name__ == "__main__":

@@ -1,53 +1,57 @@
 """CLI start-up time: `artforge --help` and `artforge plugins`, beside a bare `python -c pass`.
 
-python bench/bench_startup.py
+python bench/bench_startup.py [--quick] [--json PATH]
+
+Each command alternates with ``python -c pass`` (rounds AB, BA, ...; median times, the ratio
+the median of the per-round ratios).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-from common import parser, report
+from common import alternate_rounds, paired_row, parser, report
 
 
-def wall(cmd: list[str], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def command(cmd: list[str]):
+    def run() -> None:
         subprocess.run(cmd, check=True, capture_output=True)
-        best = min(best, time.perf_counter() - t0)
-    return best
+
+    return run
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
     repeat = 3 if args.quick else 7
-    base = wall([sys.executable, "-c", "pass"], repeat)
+    base = command([sys.executable, "-c", "pass"])
     rows = []
     for argv in (["--help"], ["plugins"], ["steps"]):
-        t = wall([sys.executable, "-m", "artforge", *argv], repeat)
-        rows.append(
-            {
-                "name": f"artforge {' '.join(argv)}",
-                "value": t * 1000,
-                "unit": "ms",
-                "reference": base * 1000,
-                "ratio": t / base,
-                "note": "reference: python -c pass",
-            }
+        t, t_base = alternate_rounds(
+            command([sys.executable, "-m", "artforge", *argv]), base, repeat
         )
-    t = wall([sys.executable, "-c", "import torch"], repeat)
-    rows.append(
-        {
-            "name": "import torch (for scale)",
-            "value": t * 1000,
-            "unit": "ms",
-            "reference": base * 1000,
-            "ratio": t / base,
-        }
+        rows.append(
+            paired_row(
+                f"artforge {' '.join(argv)}",
+                t,
+                t_base,
+                unit="ms",
+                reference="python -c pass",
+                rate=False,
+                scale=1000,
+            )
+        )
+    t, t_base = alternate_rounds(command([sys.executable, "-c", "import torch"]), base, repeat)
+    row = paired_row(
+        "import torch (for scale)",
+        t,
+        t_base,
+        unit="ms",
+        reference="python -c pass",
+        rate=False,
+        scale=1000,
     )
+    rows.append(row)
     report("CLI start-up", rows, args.json)
 
 

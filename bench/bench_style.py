@@ -11,10 +11,18 @@ second.
   16) as the step runs it: ``torch.inference_mode``, channels_last on CUDA only (slower on
   this CPU). Reference: the same network in a plain ``torch.no_grad`` loop.
 
+Every pair alternates (``common.alternate_rounds``: rounds AB, BA, ...; one optimisation
+call and one call of the plain loop per round, the ratio the median of the per-round
+ratios), so a neighbour's load on a shared machine hits both alike. (Timed one after the
+other, as before 2026-12-07, the VGG19 row read 1.60x, an artifact of the load changing
+between the two timings; issue 16 measured about 0.92 alternated.) An optimisation's steps
+are its loss evaluations, counted (``on_eval``), not assumed.
+
 Time budget: an optimisation call runs ``steps`` L-BFGS steps, fewer where a step is dear
 on a CPU (random features: 8 at 256 px, 3 at 512 px; VGG19: 3 at 256 px, and VGG19 at
-512 px only on a GPU, where every case runs 10), after a one-step warm-up, and three timed
-calls per side: about two minutes on two quiet CPU cores.
+512 px only on a GPU, where every case runs 10), after a warm-up call of each side, in
+4 alternating rounds (quick: 3), stopping early past 8 s of rounds: about two minutes on
+two quiet CPU cores.
 
 FLOP/s of the optimisation rows: one step of the plain loop (forward + backward through the
 loss network to the image) under ``torch.utils.flop_counter`` (see ``common.count_flops``);
@@ -23,7 +31,7 @@ an L-BFGS step evaluates the same loss once, so the count is the same for the pl
 
 from __future__ import annotations
 
-from common import count_flops, parser, report, timeit, with_flops
+from common import alternate_rounds, count_flops, paired_row, parser, report, with_flops
 
 
 def main() -> None:
@@ -61,7 +69,7 @@ def main() -> None:
             if dev.type == "cuda":
                 steps = 10
             if steps:
-                rows.append(optimise_row(name, ln, size, steps, dev, sync))
+                rows.append(optimise_row(name, ln, size, steps, dev, sync, args.quick))
 
     x = torch.rand(1, 3, 512, 512, device=dev)
     for width in (32, 16):
@@ -71,7 +79,6 @@ def main() -> None:
             with torch.no_grad():
                 net(x)
 
-        t_ref = timeit(plain_ff, warmup=1, repeat=3 if args.quick else 5, sync=sync)
         cl = dev.type == "cuda"  # as the step does: channels_last on CUDA only
         net_s = net.to(memory_format=torch.channels_last) if cl else net
         xs = x.contiguous(memory_format=torch.channels_last) if cl else x
@@ -80,21 +87,20 @@ def main() -> None:
             with torch.inference_mode():
                 net_s(xs)
 
-        t = timeit(fast, warmup=1, repeat=3 if args.quick else 5, sync=sync)
-        rows.append(
-            {
-                "name": f"feed-forward 512x512, width {width}",
-                "value": 1 / t,
-                "unit": "images/s",
-                "reference": 1 / t_ref,
-                "ratio": t_ref / t,
-                "note": f"{t * 1000:.0f} ms/image; reference: no_grad",
-            }
+        t, t_ref = alternate_rounds(fast, plain_ff, 3 if args.quick else 5, sync=sync)
+        row = paired_row(
+            f"feed-forward 512x512, width {width}",
+            t,
+            t_ref,
+            unit="images/s",
+            reference="no_grad",
         )
+        row["note"] += f"; {1000 / row['value']:.0f} ms/image"
+        rows.append(row)
     report("Style transfer", rows, args.json)
 
 
-def optimise_row(name, ln, size, steps, dev, sync) -> dict:
+def optimise_row(name, ln, size, steps, dev, sync, quick: bool = False) -> dict:
     import torch
 
     from artforge_torch.style.gatys import GatysOptimiser
@@ -104,10 +110,13 @@ def optimise_row(name, ln, size, steps, dev, sync) -> dict:
     style = torch.rand(1, 3, size, size, generator=g).to(dev)
     opt = GatysOptimiser(ln, steps=steps, scales=1)
     ct, st = ln.content_targets(content), ln.style_targets(style)
-    opt.optimise(content, ct, st, 1)  # warm-up: one step
-    t = timeit(
-        lambda: opt.optimise(content, ct, st, steps), warmup=0, repeat=3, sync=sync, budget=6.0
-    )
+    evaluations: list[int] = []
+
+    def optimise() -> None:
+        calls: list[object] = []
+        opt.optimise(content, ct, st, steps, on_eval=calls.append)
+        evaluations.append(len(calls))
+
     x = content.clone().requires_grad_(True)
 
     def plain(n=steps):
@@ -116,21 +125,24 @@ def optimise_row(name, ln, size, steps, dev, sync) -> dict:
             (lc + ls + ltv).backward()
             x.grad = None
 
-    flops = count_flops(lambda: plain(1))  # also the reference's warm-up
-    t_ref = timeit(plain, warmup=0, repeat=3, sync=sync, budget=6.0)
-    return with_flops(
-        {
-            "name": f"optimise (L-BFGS) {size}px, {name}",
-            "value": steps / t,
-            "unit": "steps/s",
-            "reference": steps / t_ref,
-            "ratio": t_ref / t,
-            "note": f"reference: plain forward+backward loop; {steps} steps per call",
-        },
-        flops,
-        steps / t,
-        steps / t_ref,
+    flops = count_flops(lambda: plain(1))
+    t, t_ref = alternate_rounds(
+        optimise, plain, 3 if quick else 4, sync=sync, budget=8.0, min_rounds=3
     )
+    if set(evaluations) != {steps}:  # a step is one loss evaluation; say so if it was not
+        raise SystemExit(
+            f"{name} {size}px: L-BFGS made {sorted(set(evaluations))} evaluations, not {steps}"
+        )
+    row = paired_row(
+        f"optimise (L-BFGS) {size}px, {name}",
+        t,
+        t_ref,
+        unit="steps/s",
+        reference="plain forward+backward loop",
+        work=steps,
+        note=f"{steps} steps (loss evaluations, counted) per call",
+    )
+    return with_flops(row, flops, row["value"], row["reference"])
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ that ``bench/run_all.py`` can collect them into ``bench/results/``.
 
 A row is a dict: ``name``, ``value``, ``unit`` and optionally ``reference`` (the same
 quantity for the reference measured in the same run, in ``reference_unit`` when that
-differs), ``ratio`` (always ``value / reference``: for a rate such as it/s above 1 means
-artforge is faster; for a time or a memory size below 1 means it takes less), ``note``,
-``device`` (when the row's differs from the script's),
+differs), ``ratio`` (artforge over the reference: for a rate such as it/s above 1 means
+artforge is faster; for a time or a memory size below 1 means it takes less; for a timed
+pair, which always alternates (:func:`alternate_rounds`, :func:`alternate`), the median of
+the per-round ratios (:func:`paired`), with ``ratio_quartiles``), ``note``, ``device``
+(when the row's differs from the script's),
 and for training benchmarks ``flops_per_it`` (FLOPs of one training iteration, see
 :func:`count_flops`) with ``gflops`` (achieved: ``flops_per_it`` x iterations per second)
 and ``reference_gflops``; ``run_all.py`` turns these into fractions of the machine's
@@ -94,6 +96,13 @@ def machine() -> dict:
         "gpu": gpu_name(),
         "os": platform.platform(),
         "hostname": platform.node(),
+        # thread limits set in the environment: they hold every torch benchmark but the
+        # ceiling (which sets its own threads) to fewer cores
+        "thread_env": {
+            v: os.environ[v]
+            for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ARTFORGE_THREADS")
+            if v in os.environ
+        },
         **versions(),
     }
     if "torch" in sys.modules:
@@ -128,34 +137,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def timeit(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 2,
-    repeat: int = 5,
-    sync: Callable | None = None,
-    budget: float | None = None,
-    min_repeat: int = 3,
-) -> float:
-    """Median seconds per call of ``fn`` after ``warmup`` calls: ``repeat`` timed calls, or
-    fewer (at least ``min_repeat``) once ``budget`` seconds have been spent timing."""
-    for _ in range(warmup):
-        fn()
-    if sync:
-        sync()
-    times: list[float] = []
-    start = time.perf_counter()
-    for i in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-        if budget is not None and i + 1 >= min_repeat and time.perf_counter() - start > budget:
-            break
-    return statistics.median(times)
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -231,6 +212,130 @@ def report(title: str, rows: list[dict], json_path: Path | None = None) -> None:
     if json_path:
         payload = {"title": title, "device": device_name(), "machine": machine(), "rows": rows}
         write_json(json_path, payload)
+
+
+# -- alternating pairs: artforge and its reference take turns -----------------------------------
+def alternate_rounds(
+    a: Callable[[], object],
+    b: Callable[[], object],
+    rounds: int,
+    *,
+    warmup: int = 1,
+    sync: Callable | None = None,
+    budget: float | None = None,
+    min_rounds: int = 4,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[float], list[float]]:
+    """Seconds per round of ``a`` and of ``b``, which take turns: after ``warmup`` calls of
+    each, ``rounds`` rounds in the order AB, BA, AB, ... (so neither always runs first, and a
+    neighbour's load on a shared machine or a drift of the clock speed hits both alike), or
+    fewer (at least ``min_rounds``) once ``budget`` seconds have been spent on the rounds.
+    Pair the two lists round by round with :func:`paired`."""
+    for _ in range(warmup):
+        a()
+        b()
+    if sync:
+        sync()
+    a_times: list[float] = []
+    b_times: list[float] = []
+    start = clock()
+    for r in range(rounds):
+        for fn, times in (
+            ((a, a_times), (b, b_times)) if r % 2 == 0 else ((b, b_times), (a, a_times))
+        ):
+            t0 = clock()
+            fn()
+            if sync:
+                sync()
+            times.append(clock() - t0)
+        if budget is not None and r + 1 >= min_rounds and clock() - start > budget:
+            break
+    return a_times, b_times
+
+
+def paired(a_times: list[float], b_times: list[float]) -> dict:
+    """Summary of two lists of per-round seconds measured in alternation: ``a`` and ``b``
+    (median seconds per round), ``ratio`` (the median of the per-round time ratios a/b: each
+    ratio compares two neighbouring measurements, so it is robust where the medians of the
+    two sides, taken at different moments, are not), ``q1`` and ``q3`` (its quartiles) and
+    ``rounds``."""
+    if not a_times or len(a_times) != len(b_times):
+        raise ValueError(f"need equal, non-empty rounds (got {len(a_times)} and {len(b_times)})")
+    q1, med, q3 = quartiles([x / y for x, y in zip(a_times, b_times)])
+    return {
+        "a": statistics.median(a_times),
+        "b": statistics.median(b_times),
+        "ratio": med,
+        "q1": q1,
+        "q3": q3,
+        "rounds": len(a_times),
+    }
+
+
+def paired_row(
+    name: str,
+    a_times: list[float],
+    b_times: list[float],
+    *,
+    unit: str,
+    reference: str,
+    work: float = 1.0,
+    rate: bool = True,
+    scale: float = 1.0,
+    note: str = "",
+) -> dict:
+    """A row of an alternating pair (see :func:`alternate_rounds`). With ``rate`` the value
+    and the reference are ``work`` per median second (``unit``, e.g. it/s) and the ratio is
+    the median of the per-round rate ratios (above 1: artforge faster); otherwise they are the
+    median seconds times ``scale`` (e.g. 1000 for ms) and the ratio is the median of the
+    per-round time ratios (below 1: artforge faster). ``ratio_quartiles`` are the per-round
+    ratios' quartiles; ``reference`` names what the reference is."""
+    p = paired(a_times, b_times)
+    if rate:
+        value, ref = work / p["a"], work / p["b"]
+        ratio, q1, q3 = 1 / p["ratio"], 1 / p["q3"], 1 / p["q1"]
+    else:
+        value, ref = p["a"] * scale, p["b"] * scale
+        ratio, q1, q3 = p["ratio"], p["q1"], p["q3"]
+    text = (
+        f"reference: {reference}; {p['rounds']} alternating rounds, ratio = median of the "
+        f"per-round ratios (quartiles {q1:.2f}-{q3:.2f})"
+    )
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "reference": ref,
+        "ratio": ratio,
+        "ratio_quartiles": [q1, q3],
+        "note": text + (f"; {note}" if note else ""),
+    }
+
+
+def scaling_verdict(speedup: float, busy: float, threads: int, cores: int) -> str | None:
+    """Why a ceiling measured with ``threads`` threads on ``cores`` usable CPUs cannot be
+    trusted, or None: ``speedup`` (all threads over one thread, alternating) and ``busy``
+    (CPU seconds per wall second of the best timing) must each reach at least half of the
+    ideal gain, ``1 + (min(threads, cores) - 1) / 2``."""
+    n = min(threads, cores)
+    if cores <= 1:
+        return None  # one core: its ceiling is the machine's
+    if n <= 1:
+        return "measured on one thread only: the ceiling of one core, not of the machine"
+    need = 1 + (n - 1) / 2
+    why = []
+    if speedup < need:
+        why.append(
+            f"{threads} threads ran only {speedup:.2f}x as fast as 1 (expected >= {need:.1f})"
+        )
+    if busy < need:
+        why.append(f"the best timing kept only {busy:.2f} cores busy of {n}")
+    if not why:
+        return None
+    return (
+        "; ".join(why) + ": other work held cores, a thread limit in the environment, or "
+        "hyperthreads sharing a core; shares of this ceiling read too high"
+    )
 
 
 # -- training benchmarks: the plugin's trainer alternating with a plain reference loop ------
@@ -353,12 +458,13 @@ def alternate_rows(
     m: dict, name: str, label: str, chunk: int, mb_digits: int = 1, state: str = "nets, Adam, RNG"
 ) -> list[dict]:
     """The rows of an :func:`alternate` measurement: ``name`` (it/s beside the plain loop,
-    medians over the rounds, with FLOP/s) and the checkpoint write of ``label`` (what its
-    full ``state`` holds)."""
+    medians over the rounds, the ratio the median of the per-round ratios, with FLOP/s) and
+    the checkpoint write of ``label`` (what its full ``state`` holds)."""
     plugin_rounds, ref_rounds = m["plugin_rounds"], m["ref_rounds"]
-    plugin_rate = chunk / statistics.median(plugin_rounds)
-    ref_rate = chunk / statistics.median(ref_rounds)
-    q = quartiles([p / r for p, r in zip(plugin_rounds, ref_rounds)])  # per-round time ratios
+    n = min(len(plugin_rounds), len(ref_rounds))  # a last plugin round may lack its partner
+    plugin_rounds, ref_rounds = plugin_rounds[:n], ref_rounds[:n]
+    p = paired(plugin_rounds, ref_rounds)
+    plugin_rate, ref_rate = chunk / p["a"], chunk / p["b"]
     t_ckpt = m["t_ckpt"]
     return [
         with_flops(
@@ -367,10 +473,11 @@ def alternate_rows(
                 "value": plugin_rate,
                 "unit": "it/s",
                 "reference": ref_rate,
-                "ratio": plugin_rate / ref_rate,
-                "note": f"overhead {100 * (ref_rate / plugin_rate - 1):+.1f}% (per-round time ratio "
-                f"quartiles {q[0]:.2f}-{q[2]:.2f}); reference: plain loop, "
-                f"{len(plugin_rounds)} alternating rounds of {chunk}",
+                "ratio": 1 / p["ratio"],  # the median of the per-round rate ratios
+                "ratio_quartiles": [1 / p["q3"], 1 / p["q1"]],
+                "note": f"overhead {100 * (p['ratio'] - 1):+.1f}% (median per-round time ratio; "
+                f"quartiles {p['q1']:.2f}-{p['q3']:.2f}); reference: plain loop, "
+                f"{n} alternating rounds of {chunk}",
             },
             m["flops"],
             plugin_rate,

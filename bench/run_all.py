@@ -8,11 +8,14 @@ Each benchmark runs as a child process of this one (``python bench/<script> --js
 plus ``--quick`` in quick mode) under its own time budget: a child still running at its
 budget is stopped (with everything it started) and recorded as timed out, and the whole
 suite also stops starting benchmarks past ``--deadline`` (14.5 minutes by default, and the
-last one gets only what is left, so a full run stays under 15 minutes on a 2-core CPU). The machine ceiling runs first: every row with
-``gflops`` (a training benchmark's achieved FLOP/s) gets its fraction of the matmul and
-conv 3x3 ceilings measured in the same run. ``bench_dcgan.py`` and ``bench_cyclegan.py``
-run when they exist (same ``--json`` / ``--quick`` convention) and are noted as skipped
-otherwise.
+last one gets only what is left, so a full run stays under 15 minutes on a 2-core CPU). The
+machine ceiling runs first and again last (``ceiling-end``; the higher of the two counts,
+so a neighbour's burst during one does not lower it): every row with ``gflops`` (a training
+benchmark's achieved FLOP/s) gets its fraction of the matmul and conv 3x3 ceilings measured
+in the same run. The ceiling is checked (:func:`ceiling_check`): a row that reads above it,
+or a ceiling that did not scale over the cores, flags the *ceiling* in the output.
+``bench_dcgan.py`` and ``bench_cyclegan.py`` run when they exist (same ``--json`` /
+``--quick`` convention) and are noted as skipped otherwise.
 
 Written (atomically: a temporary file, then a rename):
 
@@ -68,10 +71,12 @@ class Bench:
 
 # Budgets (hard, seconds: full, quick): what each needs on two quiet CPU cores, estimated
 # from its CPU time on a shared machine, with margin. Expected full-mode wall times: ceiling
-# 10, startup 15, scenes 5, pix2pix 40, sr 55, style 65, gallery 8, memory 190 (the default
+# 15, startup 15, scenes 5, pix2pix 40, sr 55, style 65, gallery 8, memory 190 (the default
 # recipe end to end is most of it), profile 50, backends 170 (soft budget 3/4 of its hard
-# one), dcgan ~110: about 12 minutes, leaving ~2.5 for cyclegan within the deadline. Order:
-# the ceiling first (the FLOP/s fractions need it), the others' benchmarks last.
+# one), dcgan ~110: about 12 minutes, leaving ~2.5 for cyclegan within the deadline; then
+# recipe-gan (~100: a short and a long run per backend) and ceiling-end (~15), which the
+# deadline cuts first. Order: the ceiling first (the FLOP/s fractions need it), the others'
+# benchmarks last, the ceiling again at the very end.
 SUITE = [
     Bench("ceiling", "bench_ceiling.py", 60, 60, what="fp32 matmul and conv 3x3 GFLOP/s"),
     Bench("startup", "bench_startup.py", 60, 60, what="CLI start-up"),
@@ -104,7 +109,16 @@ SUITE = [
     ),
     Bench("dcgan", "bench_dcgan.py", 150, 90, what="DCGAN training", optional=True),
     Bench("cyclegan", "bench_cyclegan.py", 150, 90, what="CycleGAN training", optional=True),
+    Bench(
+        "recipe-gan",
+        "bench_recipe_gan.py",
+        180,
+        150,
+        what="train-gan through artforge run, Keras vs PyTorch it/s",
+    ),
+    Bench("ceiling-end", "bench_ceiling.py", 60, 60, what="the ceiling again, at the end"),
 ]
+ALWAYS = ("ceiling", "ceiling-end")  # run whatever --only selects: the FLOP/s shares need them
 
 
 # -- running --------------------------------------------------------------------------------
@@ -198,12 +212,14 @@ def run_bench(b: Bench, quick: bool, timeout: float, out_dir: Path, tmp: Path) -
 
 
 def add_fractions(records: list[dict]) -> dict:
-    """The ceiling of this run; adds ``fraction_*`` to every row with ``gflops``."""
+    """The ceiling of this run (per kind, the highest of its measurements); adds
+    ``fraction_*`` to every row with ``gflops``."""
     ceiling: dict[str, float] = {}
     for rec in records:
         for row in rec.get("rows", []):
-            if row.get("ceiling") in ("matmul", "conv3x3"):
-                ceiling[row["ceiling"]] = float(row["value"])
+            kind = row.get("ceiling")
+            if kind in ("matmul", "conv3x3"):
+                ceiling[kind] = max(ceiling.get(kind, 0.0), float(row["value"]))
     for rec in records:
         for row in rec.get("rows", []):
             for key, out in (("gflops", "fraction"), ("reference_gflops", "reference_fraction")):
@@ -212,6 +228,40 @@ def add_fractions(records: list[dict]) -> dict:
                         if v > 0:
                             row[f"{out}_{c}"] = row[key] / v
     return ceiling
+
+
+def ceiling_check(records: list[dict], ceiling: dict[str, float]) -> list[str]:
+    """What is wrong with this run's ceiling, one line each (empty: nothing seen).
+
+    A ceiling is the machine's peak, so a training loop reading above it (a ``fraction_*``
+    above 1) proves the *ceiling* too low (measured while other work held cores, or on too
+    few threads), not the loop too fast: every such row is listed and marked
+    ``above_ceiling``. A ceiling measurement that ``bench_ceiling.py`` itself marked
+    ``suspect`` (it did not scale over the cores) is listed too, unless a measurement
+    without that mark set a higher ceiling."""
+    if not ceiling:
+        return ["no ceiling was measured in this run: no FLOP/s shares"]
+    problems: list[str] = []
+    for rec in records:
+        for row in rec.get("rows", []):
+            kind = row.get("ceiling")
+            if row.get("suspect") and kind in ceiling and float(row["value"]) >= ceiling[kind]:
+                problems.append(f"{rec['name']}: {row['name']} is suspect: {row['suspect']}")
+    for rec in records:
+        for row in rec.get("rows", []):
+            above = []
+            for prefix, who in (("fraction", ""), ("reference_fraction", "its reference ")):
+                for kind in ceiling:
+                    f = row.get(f"{prefix}_{kind}")
+                    if isinstance(f, (int, float)) and f > 1.0:
+                        above.append(f"{who}{100 * f:.0f}% of {kind}")
+            if above:
+                row["above_ceiling"] = True
+                problems.append(
+                    f"{rec['name']}: {row['name']} reads {', '.join(above)}: above the "
+                    "ceiling, so the ceiling is too low (not the loop too fast)"
+                )
+    return problems
 
 
 def git_state() -> dict:
@@ -260,7 +310,8 @@ def _flops_cell(row: dict, compact: bool = False) -> str:
     r = None if compact else part("reference_fraction", "reference_gflops")
     if a is None:
         return f"{fmt(row['gflops'])} GFLOP/s" if "gflops" in row else ""
-    return a + (f" (ref. {r})" if r else "")
+    flag = " **above the ceiling: ceiling suspect**" if row.get("above_ceiling") else ""
+    return a + (f" (ref. {r})" if r else "") + flag
 
 
 def _device_cell(rec: dict, row: dict) -> str:
@@ -318,6 +369,11 @@ def render_md(results: dict) -> str:
         f"- versions: python {m.get('python')}, torch {m.get('torch')}, tensorflow "
         f"{m.get('tensorflow')}, keras {m.get('keras')}, numpy {m.get('numpy')}, "
         f"pillow {m.get('pillow')}",
+        *(
+            [f"- thread limits in the environment: {m['thread_env']}"]
+            if m.get("thread_env")
+            else []
+        ),
         f"- commit: {results.get('git', {}).get('commit')}"
         + (" (with uncommitted changes)" if results.get("git", {}).get("modified") else ""),
         f"- suite time: {results['suite_seconds']:.0f} s"
@@ -325,18 +381,21 @@ def render_md(results: dict) -> str:
         "- ceiling (this run): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceil.items())
         + " — training rows give their achieved FLOP/s as a share of it",
+        *_check_lines(results),
         "",
         *render_table(results["benchmarks"]),
         "",
         "## Suite",
         "",
-        "| benchmark | script | status | wall time | CPU time | budget | note |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | script | status | wall time | CPU time | cores busy | budget | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rec in results["benchmarks"]:
+        wall, cpu = rec.get("seconds", 0) or 0, rec.get("cpu_s", 0) or 0
+        busy = f"{cpu / wall:.2f}" if wall > 0 else ""  # CPU seconds per wall second
         lines.append(
-            f"| {rec['name']} | `{rec['script']}` | {rec['status']} | {rec.get('seconds', 0):.0f} s"
-            f" | {rec.get('cpu_s', 0):.0f} s | {rec.get('budget_s', 0):.0f} s"
+            f"| {rec['name']} | `{rec['script']}` | {rec['status']} | {wall:.0f} s"
+            f" | {cpu:.0f} s | {busy} | {rec.get('budget_s', 0):.0f} s"
             f" | {rec.get('note', '')} |"
         )
     for rec in results["benchmarks"]:
@@ -344,6 +403,17 @@ def render_md(results: dict) -> str:
             lines += ["", f"### {rec['name']}: {rec['status']}, last lines", "", "```"]
             lines += [rec["log_tail"], "```"]
     return "\n".join(lines) + "\n"
+
+
+def _check_lines(results: dict) -> list[str]:
+    problems = results.get("ceiling_check")
+    if problems is None:
+        return []
+    if not problems:
+        return ["- ceiling check: ok (it scaled over the cores; no row reads above it)"]
+    return ["- **ceiling check: SUSPECT** (the shares of it read too high):"] + [
+        f"  - {p}" for p in problems
+    ]
 
 
 def readme_block(results: dict, source: str) -> str:
@@ -358,7 +428,9 @@ def readme_block(results: dict, source: str) -> str:
         f"{results['suite_seconds'] / 60:.1f} min. The notes behind each figure (what the "
         f"reference is, rounds, quartiles) are in `{Path(source).with_suffix('.md')}`."
     )
-    lines = [BEGIN, head, "", *render_table(results["benchmarks"], compact=True), ""]
+    check = _check_lines(results)
+    lines = [BEGIN, head, "", *check, *([""] if check else [])]
+    lines += [*render_table(results["benchmarks"], compact=True), ""]
     prof = next((r for r in results["benchmarks"] if r["name"] == "profile"), None)
     if prof and prof.get("rows"):
         vals = {r["name"]: r["value"] for r in prof["rows"]}
@@ -404,7 +476,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke mode of every benchmark")
     ap.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     names = [b.name for b in SUITE]
-    ap.add_argument("--only", nargs="*", choices=names, help="run only these (ceiling always)")
+    ap.add_argument("--only", nargs="*", choices=names, help="run only these (the ceiling always)")
     ap.add_argument("--skip", nargs="*", choices=names, default=[], help="leave these out")
     ap.add_argument(
         "--deadline", type=float, default=14.5, help="minutes for the whole suite (default 14.5)"
@@ -422,6 +494,10 @@ def main() -> None:
 
     if args.source:
         results = json.loads(args.source.read_text())
+        if "ceiling_check" not in results:  # a results file from before the check
+            results["ceiling_check"] = ceiling_check(
+                results["benchmarks"], results.get("ceiling", {})
+            )
         out = args.source.with_suffix(".md")
         write_text(out, render_md(results))
         print(f"written: {out}")
@@ -436,7 +512,7 @@ def main() -> None:
     selected = [
         b
         for b in SUITE
-        if b.name not in args.skip and (not args.only or b.name in args.only or b.name == "ceiling")
+        if b.name not in args.skip and (not args.only or b.name in args.only or b.name in ALWAYS)
     ]
     records = []
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
@@ -447,6 +523,9 @@ def main() -> None:
             records.append(rec)
             print(f"=== {b.name}: {rec['status']} in {rec.get('seconds', 0):.0f} s", flush=True)
     ceiling = add_fractions(records)
+    check = ceiling_check(records, ceiling)
+    for line in check:
+        print(f"CEILING SUSPECT: {line}", flush=True)
     now = datetime.datetime.now()
     results = {
         "date": now.isoformat(timespec="seconds"),
@@ -457,6 +536,7 @@ def main() -> None:
         "deadline_s": args.deadline * 60 * args.slack,
         "slack": args.slack,
         "ceiling": ceiling,
+        "ceiling_check": check,
         "benchmarks": records,
     }
     stem = f"{now:%Y-%m-%d}-{machine_slug(info)}" + ("-quick" if args.quick else "")
