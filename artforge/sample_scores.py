@@ -143,8 +143,17 @@ class RealScorer:
     ) -> dict[str, float]:
         from . import quality
 
+        # one BLAS thread: these matrices are small, and threads fight on a busy machine
+        with quality._one_thread():
+            return self._raw_scores(images, requested, baseline)
+
+    def _raw_scores(
+        self, images: np.ndarray, requested: np.ndarray | None, baseline: dict[str, float] | None
+    ) -> dict[str, float]:
+        from . import quality
+
         feats, logits = self.clf._forward(images)
-        s = quality.sample_scores(self.clf, images, requested=requested, reference=self.reference)
+        s = quality.scores_of_features(self.clf, feats, logits, requested, self.feats("reference"))
         m = min(len(images), len(self.held))
         if m < 2 or len(self.reference) < 2:
             return s
