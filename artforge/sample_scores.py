@@ -218,9 +218,11 @@ class RealScorer:
         return np.stack([means[int(c)] for c in labels])
 
     def means_baseline(self, labels: np.ndarray) -> dict[str, float]:
-        """``means_*``: the scores of class-mean images drawn for ``labels``."""
-        imgs = self.class_means(labels)
-        return {f"means_{k}": v for k, v in self.scores(imgs, labels).items()}
+        """``means_*``: the scores of class-mean images drawn for ``labels``, and
+        ``means_flags``, how many :func:`artforge.manifold.flags` they raise."""
+        s = self.scores(self.class_means(labels), labels)
+        found = manifold.flags({**s, **self.baseline(len(labels), True)})
+        return {**{f"means_{k}": v for k, v in s.items()}, "means_flags": len(found)}
 
 
 def flag_scores(ctx: Any, scores: dict[str, float], what: str) -> list[str]:
