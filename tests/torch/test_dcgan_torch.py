@@ -270,22 +270,20 @@ def test_digits_recipe_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert (out / "_gallery/plots/train.svg").is_file()
 
 
-# a reduced digits_dcgan (about a fifth of the recipe's compute: half the widths, 50 of its
-# 60 epochs, 100 samples per curve point, no walk): good enough to clear the degenerate baselines
+# digits_dcgan with the recipe's training (at half the widths or fewer epochs the cDCGAN
+# does not beat the class means' Frechet ratio: 23 against 7.3 at ngf = ndf = 16 and 50
+# epochs); lighter only in what does not change the weights: curves from 100 samples every
+# 20 epochs, a two-frame walk
 REDUCED = {
-    "vars.epochs": 50,
-    "vars.ngf": 16,
-    "vars.ndf": 16,
     "vars.eval_samples": 100,
-    "vars.samples": 300,
-    "steps.train.with.samples_every": 10,
+    "steps.train.with.samples_every": 20,
     "steps.sample.with.walk_points": 2,
     "steps.sample.with.walk_frames": 1,
 }
 
 
 @pytest.mark.slow
-def test_reduced_digits_cdcgan_beats_the_class_means_and_does_not_memorise(tmp_path):
+def test_digits_cdcgan_beats_the_class_means_and_does_not_memorise(tmp_path):
     """On the test split, against a classifier that never saw the training digits: better
     than fifty copies of each class mean on every metric that can see them, and no
     memorisation flag. (Its recall is still flagged, as the full recipe's: see the README.)"""
