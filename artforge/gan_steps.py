@@ -61,7 +61,7 @@ def train_image_gan(
     launch = getattr(ctx, "launch", None)
     # sample-quality curves (artforge.quality), scored where the samples are written: rank 0
     if p.eval_data and (launch is None or launch.is_main):
-        from .sampling import TrainingEval
+        from .sample_scores import TrainingEval
 
         evaluator = TrainingEval.from_params(ctx, p, n_classes, classes)
     trainer = trainer_cls(ctx, p, data, n_classes, evaluator)

@@ -434,6 +434,19 @@ def sample_scores(
     the module docstring for their meaning.
     """
     feats, logits = clf._forward(images)
+    ref = clf.features(reference) if reference is not None else None
+    return scores_of_features(clf, feats, logits, requested, ref)
+
+
+def scores_of_features(
+    clf: FeatureClassifier,
+    feats: np.ndarray,
+    logits: np.ndarray,
+    requested: np.ndarray | None = None,
+    reference_features: np.ndarray | None = None,
+) -> dict[str, float]:
+    """:func:`sample_scores` from the classifier's outputs ``clf._forward(images)`` and the
+    reference's features (computed once by a caller that scores many sets)."""
     if not len(feats):
         raise ValueError("no images to score")
     probs = clf._proba(logits)
@@ -445,8 +458,8 @@ def sample_scores(
             raise ValueError(f"{len(pred)} images but {len(req)} requested labels")
         scores["accuracy"] = float(np.mean(clf.classes[pred] == req))
     scores["coverage_entropy"] = coverage_entropy(pred, clf.n_classes)
-    if reference is not None:
-        scores["frechet"] = frechet_distance(feats, clf.features(reference))
+    if reference_features is not None:
+        scores["frechet"] = frechet_distance(feats, reference_features)
     scores["classifier_score"] = classifier_score(probs)
     return scores
 
@@ -486,4 +499,5 @@ __all__ = [
     "image_vectors",
     "real_baseline",
     "sample_scores",
+    "scores_of_features",
 ]

@@ -9,15 +9,16 @@ and ``train-gan``'s sample-quality curves (numpy and Pillow only).
 - :func:`resolve_classes` and :func:`balanced_labels`: requested classes by index or name;
 - :func:`grid_image`, :func:`walk_strip` and :func:`write_gif`: the pictures (the GIF is
   written atomically, byte-identical for identical frames);
-- :class:`TrainingEval` and :func:`score_samples`: scores of samples with
-  :mod:`artforge.quality` (a classifier fitted on real labelled images).
+- :func:`fit_images`: real or generated images at the generator's size.
+
+The scores of samples against real images (``train-gan``'s curves, the ``sample`` step's
+``reference``) are in :mod:`artforge.sample_scores`.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,6 @@ from .atomic import write_bytes
 from .errors import StepError
 from .images import resize, resize_crop
 from .seeding import derive_seed
-
-EVAL_SERIES = ("frechet", "class_accuracy", "coverage_entropy")
 
 
 # -- latents ----------------------------------------------------------------------------------
@@ -198,158 +197,6 @@ def fit_images(images: list[np.ndarray] | np.ndarray, size: int) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 
-# -- scores -----------------------------------------------------------------------------------
-def labelled_images(
-    ctx: Any, ref: str, what: str, size: int
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A labelled real image set as (images (N, size, size, 3), labels, class names)."""
-    src = ctx.images(ref)
-    if not src.labels or len(src) < 4:
-        raise StepError(
-            f"step '{ctx.step_id}': {what} {ref} must be labelled real images (at least four)",
-            hint="e.g. the digits step's train or holdout set",
-        )
-    return (
-        fit_images(src.load_all(), size),
-        np.asarray(src.labels, np.int64),
-        list(src.meta.get("classes", [])),
-    )
-
-
-def split_half(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of two halves of a labelled set, stratified by class, deterministic by seed."""
-    rng = np.random.default_rng(seed)
-    a, b = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        h = (len(idx) + 1) // 2
-        a.extend(idx[:h])
-        b.extend(idx[h:])
-    return np.sort(np.asarray(a, np.int64)), np.sort(np.asarray(b, np.int64))
-
-
-def _plain(scores: dict[str, Any]) -> dict[str, float]:
-    """Rounded floats, with sample_scores' ``accuracy`` named ``class_accuracy``."""
-    out = {}
-    for k, v in scores.items():
-        if isinstance(v, (int, float, np.floating)):
-            out["class_accuracy" if k == "accuracy" else k] = round(float(v), 4) + 0.0  # no -0.0
-    return out
-
-
-def check_classes(ctx: Any, model_classes: list[str], real_classes: list[str], what: str) -> None:
-    if model_classes and real_classes and list(model_classes) != list(real_classes):
-        raise StepError(
-            f"step '{ctx.step_id}': {what}'s classes {real_classes} differ from the model's "
-            f"{model_classes}",
-            hint="score with real images of the same classes",
-        )
-
-
-@dataclass
-class RealScorer:
-    """Scores of samples against real labelled images, beside the same scores for held-out
-    real images. The real set is split in two class-stratified halves: the classifier
-    (:class:`artforge.quality.FeatureClassifier`) is fitted on the first, which is also the
-    Frechet reference; the second, never seen by the classifier, plays the samples' part in
-    the baseline (at the samples' count where it has enough images: the Frechet distance is
-    biased upwards for small sets)."""
-
-    clf: Any
-    reference: np.ndarray
-    held: np.ndarray
-    held_labels: np.ndarray
-    seed: int
-
-    @classmethod
-    def fit(cls, images: np.ndarray, labels: np.ndarray, seed: int) -> RealScorer:
-        from . import quality
-
-        ia, ib = split_half(labels, derive_seed(seed, "split"))
-        clf = quality.FeatureClassifier.fit(
-            images[ia], labels[ia], seed=derive_seed(seed, "classifier") % (2**32)
-        )
-        return cls(clf, images[ia], images[ib], labels[ib], seed)
-
-    def describe(self, what: str) -> str:
-        return (
-            f"classifier fitted on half of {what} ({len(self.reference)} images, class-stratified; "
-            f"training accuracy {self.clf.info.get('train_accuracy', float('nan')):.3f}), which is "
-            f"also the Frechet reference; real_*: the other {len(self.held)} real images scored "
-            "the same way"
-        )
-
-    def scores(self, images: np.ndarray, requested: np.ndarray | None) -> dict[str, float]:
-        from . import quality
-
-        return _plain(
-            quality.sample_scores(self.clf, images, requested=requested, reference=self.reference)
-        )
-
-    def baseline(self, n: int, conditional: bool) -> dict[str, float]:
-        from . import quality
-
-        base = quality.real_baseline(
-            self.clf,
-            self.held,
-            self.reference,
-            self.held_labels if conditional else None,
-            n=min(n, len(self.held)),
-            seed=derive_seed(self.seed, "baseline") % (2**32),
-        )
-        return {f"real_{k}": v for k, v in _plain(base).items()}
-
-
-@dataclass
-class TrainingEval:
-    """Scores of a DCGAN's samples during training (``eval_data``): a :class:`RealScorer`
-    fitted once, fixed noise (and balanced labels for cdcgan); :meth:`score` gives the
-    series ``frechet``, ``class_accuracy`` (cdcgan) and ``coverage_entropy``."""
-
-    scorer: RealScorer
-    z: np.ndarray
-    labels: np.ndarray
-    conditional: bool
-    last: dict[str, float] | None = None
-
-    @classmethod
-    def from_params(cls, ctx: Any, p: Any, n_classes: int, classes: list[str]) -> TrainingEval:
-        images, labels, eval_classes = labelled_images(ctx, p.eval_data, "eval_data", p.image_size)
-        if n_classes:
-            check_classes(ctx, classes, eval_classes, "eval_data")
-        scorer = RealScorer.fit(images, labels, derive_seed(ctx.seed, "eval"))
-        n = p.eval_samples
-        z = gaussian(derive_seed(ctx.seed, "eval-z"), n, p.nz)
-        lab = balanced_labels(list(range(n_classes)), n) if n_classes else np.zeros(n, np.int64)
-        ctx.info["sample_quality"] = (
-            f"each sampled epoch: {n} samples from fixed noise"
-            + (" (balanced classes)" if n_classes else "")
-            + "; "
-            + scorer.describe(p.eval_data)
-        )
-        series_x = ctx.info.get("series_x") if isinstance(ctx.info.get("series_x"), dict) else {}
-        ctx.info["series_x"] = {**series_x, **{k: "epoch" for k in EVAL_SERIES}}
-        return cls(scorer, z, lab, bool(n_classes))
-
-    def score(self, images: np.ndarray) -> dict[str, float]:
-        """The curves' values for one sampled epoch."""
-        s = self.scorer.scores(images, self.labels if self.conditional else None)
-        self.last = s
-        return {k: s[k] for k in EVAL_SERIES if k in s}
-
-    def finish(self, ctx: Any, series: dict[str, list[list[float]]]) -> None:
-        """Metrics beside the curves' final values (``final_frechet``, ...): the first and
-        best Frechet distance, the last epoch's other scores, the real-image baseline."""
-        pts = series.get("frechet") or []
-        if pts:
-            ctx.metrics["first_frechet"] = round(pts[0][1], 4)
-            ctx.metrics["best_frechet"] = round(min(y for _, y in pts), 4)
-        for k in ("confidence", "classifier_score"):
-            if self.last and k in self.last:
-                ctx.metrics[f"final_{k}"] = self.last[k]
-        ctx.metrics.update(self.scorer.baseline(len(self.z), self.conditional))
-
-
 # -- the sample step --------------------------------------------------------------------------
 def run_sample(
     ctx: Any, p: Any, meta: dict[str, Any], generate: Any, fid: Any = None
@@ -442,36 +289,7 @@ def run_sample(
 
     # -- scores against real images
     if p.reference:
+        from .sample_scores import outputs_scores
+
         outputs_scores(ctx, p, images, labels, size, names, n_classes, fid)
     return outputs
-
-
-def outputs_scores(
-    ctx: Any,
-    p: Any,
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    size: int,
-    names: list[str],
-    n_classes: int,
-    fid: Any,
-) -> None:
-    """Metrics of the samples against ``reference`` beside the real-image baseline
-    (:class:`RealScorer`); with ``fid``, the standard FID against the whole reference."""
-    real, real_labels, real_classes = labelled_images(ctx, p.reference, "reference", size)
-    if n_classes:
-        check_classes(ctx, names, real_classes, "reference")
-    scorer = RealScorer.fit(real, real_labels, derive_seed(ctx.seed, "reference"))
-    ctx.metrics.update(scorer.scores(images, labels))
-    ctx.metrics.update(scorer.baseline(len(images), labels is not None))
-    m = min(len(images), len(scorer.held))
-    if m < len(images):  # the Frechet distance at the baseline's count (evenly spaced: balanced)
-        idx = np.linspace(0, len(images) - 1, m).round().astype(np.int64)
-        ctx.metrics[f"frechet_at_{m}"] = scorer.scores(images[idx], None)["frechet"]
-    ctx.info["scores"] = scorer.describe(p.reference)
-    if fid is not None:
-        ctx.metrics["fid"] = round(float(fid(images, real)), 4)
-        ctx.info["fid"] = (
-            f"Inception FID of the {len(images)} samples against the {len(real)} images of "
-            f"{p.reference}"
-        )

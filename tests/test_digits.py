@@ -28,7 +28,7 @@ def run(tmp_path, params: str, name: str = "run", **kw):
 def test_step_outputs_labelled_stratified_sets(tmp_path):
     train, hold, rec = run(tmp_path, "size: 16, limit: 100, holdout: 0.2")
     assert (len(train), len(hold)) == (80, 20)
-    assert rec["metrics"] == {"train": 80, "holdout": 20, "classes": 10}
+    assert rec["metrics"] == {"train": 80, "validation": 0, "test": 20, "classes": 10}
     assert "load_digits" in rec["info"]["source"]
     for s in (train, hold):
         assert s.meta["classes"] == [str(d) for d in range(10)]
@@ -57,6 +57,34 @@ def test_classes_subset_and_invert(tmp_path):
     img = hold.load(0)
     assert img.shape == (24, 24, 3) and img[0].min() == 255 and img.min() < 50  # black on white
     assert rec["metrics"]["classes"] == 3
+
+
+def test_validation_split_is_disjoint_and_leaves_the_test_split_unchanged(tmp_path):
+    result = run_recipe(
+        recipe("size: 16, limit: 200, holdout: 0.2, validation: 0.25"),
+        tmp_path / "v",
+        load_installed=False,
+    )
+    train, val, test, hold = (
+        result.images("d", o) for o in ("train", "validation", "test", "holdout")
+    )
+    assert (len(train), len(val), len(test)) == (110, 50, 40)
+    assert result.record("d")["metrics"] == {
+        "train": 110,
+        "validation": 50,
+        "test": 40,
+        "classes": 10,
+    }
+    assert np.bincount(val.labels).tolist() == [5] * 10
+    names = [set(s.names) for s in (train, val, test)]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert hold.names == test.names and np.array_equal(hold.load(0), test.load(0))
+    assert val.meta["split"] == "validation" and test.meta["split"] == "test"
+    # the test split is the one without validation: a choice on validation leaves it alone
+    _, plain_hold, _ = run(tmp_path, "size: 16, limit: 200, holdout: 0.2", "p")
+    assert plain_hold.names == test.names
+    with pytest.raises(RecipeError, match="must leave digits to train on"):
+        run_recipe(recipe("holdout: 0.5, validation: 0.5"), tmp_path / "bad", load_installed=False)
 
 
 def test_split_is_deterministic_by_seed(tmp_path):
@@ -88,6 +116,8 @@ def test_full_set_default_split():
     assert np.array_equal(only3, ho[digits[ho] == 3])
     none_held = select(digits, [1, 2], 0.0, seed=0)
     assert len(none_held[1]) == 0 and len(none_held[0]) == int(np.isin(digits, [1, 2]).sum())
+    tr3, ho3, va3 = select(digits, list(range(10)), 0.2, seed=0, validation=0.2)
+    assert np.array_equal(ho3, ho) and len(tr3) + len(va3) == len(tr) and set(va3) <= set(tr)
     tiny = select(digits, [4, 5], 0.2, seed=0, limit=3)  # 2 + 1: every class keeps a training image
     assert len(tiny[0]) + len(tiny[1]) == 3 and set(digits[tiny[0]]) == {4, 5}
 

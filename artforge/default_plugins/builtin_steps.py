@@ -81,7 +81,18 @@ class CollageParams(Params):
 class DigitsParams(Params):
     size: int = Field(32, ge=16, le=128, description="image edge in pixels (16 to 128)")
     holdout: float = Field(
-        0.2, ge=0, lt=1, description="fraction of each class held out (stratified split)"
+        0.2,
+        ge=0,
+        lt=1,
+        description="fraction of each class held out as the test split (`test`, also output "
+        "as `holdout`; stratified)",
+    )
+    validation: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="fraction of each class held out as the validation split (`validation`: for "
+        "choices and training-time scores; disjoint from train and test)",
     )
     classes: list[int] | None = Field(
         None,
@@ -128,6 +139,11 @@ class DigitsParams(Params):
         k = len(self.classes) if self.classes is not None else 10
         if self.limit is not None and self.limit < k:
             raise ValueError(f"limit ({self.limit}) must be at least the number of classes ({k})")
+        if self.holdout + self.validation >= 1:
+            raise ValueError(
+                f"holdout ({self.holdout}) + validation ({self.validation}) must leave digits to "
+                "train on (sum below 1)"
+            )
         return self
 
 
@@ -165,8 +181,9 @@ def register_steps(register):
             name="digits",
             params=DigitsParams,
             run="artforge.steps.digits:run",
-            outputs=("train", "holdout"),
+            outputs=("train", "validation", "test", "holdout"),
             description="scikit-learn's 1797 bundled handwritten digits, upscaled, labelled, "
-            "with a stratified holdout split",
+            "with stratified train / validation / test splits",
+            version="2",  # 2: validation and test outputs
         )
     )

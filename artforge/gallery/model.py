@@ -33,8 +33,12 @@ BASELINE_WORDS = (
     "target",
     "reference",
     "naive",
+    "means",  # the class-mean images of the sample step's scores
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
+# sample metrics of artforge.manifold (``copies`` and ``flags``: lower is better; density has
+# no direction: about 1 for real images)
+HIGHER_IS_BETTER |= {"coverage", "diversity", "novelty"}
 LOWER_IS_BETTER = {
     "lpips",
     "fid",
@@ -48,6 +52,7 @@ LOWER_IS_BETTER = {
     "loss",
     "nll",
 }
+LOWER_IS_BETTER |= {"copies", "flags"}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",

@@ -68,7 +68,8 @@ class TrainGanParams(Params):
     eval_data: InputRef | None = Field(
         None,
         description="dcgan/cdcgan: real labelled images: each sampled epoch, score samples with a "
-        "classifier trained on them (series frechet, class_accuracy, coverage_entropy)",
+        "classifier trained on them (series frechet, class_accuracy, coverage_entropy, recall, "
+        "precision); use images the GAN does not train on (the digits step's validation)",
     )
     eval_samples: int = Field(500, ge=10, le=100_000, description="images generated for each eval_data scoring")
     folder: str | None = Field(
@@ -308,8 +309,16 @@ class SampleParams(Params):
     walk_fps: float = Field(12.0, gt=0, le=50, description="frames per second of the walk GIF")
     reference: InputRef | None = Field(
         None,
-        description="real labelled images (e.g. a holdout set): score the samples with a classifier "
-        "fitted on half of them, beside the same scores for the other half",
+        description="real labelled images the generator never saw (e.g. the digits step's test "
+        "set): score the samples with a classifier fitted on half of them (Frechet distance and "
+        "ratio, precision/recall, density/coverage, within-class diversity), beside the same "
+        "scores for the other half (real_*) and for class-mean images (means_*)",
+    )
+    train: InputRef | None = Field(
+        None,
+        description="the generator's labelled training images (with `reference`): novelty and "
+        "copies, the samples' nearest-neighbour distance to them against held-out real images' "
+        "(memorisation)",
     )
     inception_weights: str | None = Field(
         None,
@@ -338,6 +347,8 @@ class SampleParams(Params):
             )
         if self.options and self.generator is None:
             raise ValueError("`options` configure a registered `generator`: give it too")
+        if self.train is not None and self.reference is None:
+            raise ValueError("`train` is read against held-out real images: give `reference` too")
         if self.inception_weights is not None and self.reference is None:
             raise ValueError("inception_weights computes FID against `reference`: give it too")
         return self

@@ -6,9 +6,12 @@ nothing is downloaded. Each digit gets a black border of ``pad`` source pixels, 
 to 0..255 and upscaled bicubically (in floating point) to ``size``, then lightly blurred so
 the strokes are smooth rather than blocky; white on black unless ``invert``.
 
-The train/holdout split is stratified: each class is shuffled by its own generator seeded
-by ``(seed, digit)`` and a ``holdout`` fraction of it held out, so a digit's split does not
-depend on which other classes are chosen.
+The train / validation / test split is stratified: each class is shuffled by its own
+generator seeded by ``(seed, digit)``; the first ``holdout`` fraction of it is the test split
+(also output as ``holdout``, its older name), the next ``validation`` fraction the validation
+split, the rest is for training. A digit's split does not depend on which other classes are
+chosen, and the test split does not depend on ``validation``. Make choices (epochs, losses,
+the training-time scores' classifier) on validation and report on test.
 """
 
 from __future__ import annotations
@@ -67,11 +70,13 @@ def select(
     holdout: float,
     seed: int,
     limit: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, holdout) into ``digits``, each sorted: only ``classes``; at most
-    ``limit`` in all (as even a share of each class as their counts allow); a ``holdout``
-    fraction of each class held out (at least one image when holdout > 0 and the class has
-    two or more, and always at least one for training)."""
+    validation: float = 0.0,
+) -> tuple[np.ndarray, ...]:
+    """Indices (train, holdout) into ``digits``, each sorted, or (train, holdout, validation)
+    when ``validation`` > 0: only ``classes``; at most ``limit`` in all (as even a share of
+    each class as their counts allow); a ``holdout`` fraction of each class held out (at
+    least one image when holdout > 0 and the class has two or more), then a ``validation``
+    fraction of it (likewise), always leaving at least one for training."""
     per_class = []
     for d in classes:
         idx = np.flatnonzero(digits == d)
@@ -79,15 +84,23 @@ def select(
     if limit is not None:
         quota = _quotas([len(p) for p in per_class], limit)
         per_class = [p[:q] for p, q in zip(per_class, quota)]
-    train, held = [], []
+    train, held, val = [], [], []
     for p in per_class:
-        k = round(holdout * len(p))
-        if holdout > 0 and len(p) >= 2:
-            k = max(k, 1)
-        k = min(k, len(p) - 1)
+        k = _share(holdout, len(p), len(p) - 1)
+        v = _share(validation, len(p), len(p) - 1 - k)
         held.append(p[:k])
-        train.append(p[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+        val.append(p[k : k + v])
+        train.append(p[k + v :])
+    out = (np.sort(np.concatenate(train)), np.sort(np.concatenate(held)))
+    return out + (np.sort(np.concatenate(val)),) if validation > 0 else out
+
+
+def _share(fraction: float, n: int, most: int) -> int:
+    """round(fraction * n), at least one when fraction > 0 and n >= 2, at most ``most``."""
+    k = round(fraction * n)
+    if fraction > 0 and n >= 2:
+        k = max(k, 1)
+    return max(0, min(k, most))
 
 
 def _quotas(counts: list[int], limit: int) -> list[int]:
@@ -110,23 +123,35 @@ def run(ctx, p):
     raw, digits = raw_digits()
     classes = list(p.classes) if p.classes is not None else list(range(10))
     seed = ctx.seed if p.split_seed is None else p.split_seed
-    train_idx, hold_idx = select(digits, classes, p.holdout, seed, p.limit)
+    train_idx, test_idx, *rest = select(
+        digits, classes, p.holdout, seed, p.limit, validation=p.validation
+    )
+    val_idx = rest[0] if rest else np.zeros(0, np.int64)
     label_of = {d: k for k, d in enumerate(classes)}
     names = [str(d) for d in classes]
     meta = {"classes": names, "size": p.size, "source": "sklearn-digits", "invert": p.invert}
     outputs = {}
-    progress = ctx.progress(len(train_idx) + len(hold_idx), "rendering digits")
-    for output, idx in (("train", train_idx), ("holdout", hold_idx)):
+    splits = (("train", train_idx), ("validation", val_idx), ("test", test_idx))
+    progress = ctx.progress(sum(len(idx) for _, idx in splits), "rendering digits")
+    for output, idx in splits:
         writer = ctx.image_writer(output)
         images = render_digits(raw[idx], p.size, blur=p.blur, pad=p.pad, invert=p.invert)
         for i, img in zip(idx, images):
             d = int(digits[i])
             writer.add(img, name=f"d{int(i):04d}_{d}", label=label_of[d])
             progress.update()
-        outputs[output] = writer.finish(**meta)
+        outputs[output] = writer.finish(**meta, split=output)
+        if output == "test":  # the same images under the test split's older name
+            writer = ctx.image_writer("holdout")
+            for i, img in zip(idx, images):
+                writer.add(
+                    img, name=f"d{int(i):04d}_{int(digits[i])}", label=label_of[int(digits[i])]
+                )
+            outputs["holdout"] = writer.finish(**meta, split="test")
     progress.close()
     ctx.metrics["train"] = len(train_idx)
-    ctx.metrics["holdout"] = len(hold_idx)
+    ctx.metrics["validation"] = len(val_idx)
+    ctx.metrics["test"] = len(test_idx)
     ctx.metrics["classes"] = len(classes)
     ctx.info["source"] = SOURCE
     ctx.info["split_seed"] = int(seed)

@@ -183,7 +183,7 @@ def build_dcgan(p: Any, n_classes: int, seed: int, loss_scaling: bool = False) -
 
 class QualityCurves(keras.callbacks.Callback):
     """At every sampled epoch (before the checkpoint): score samples from fixed noise with
-    the trainer's :class:`artforge.sampling.TrainingEval` into its series."""
+    the trainer's :class:`artforge.sample_scores.TrainingEval` into its series."""
 
     def __init__(self, trainer: DCGANTrainer):
         super().__init__()

@@ -12,7 +12,7 @@ layer normalisation in D (a batch-coupled norm breaks the per-sample penalty: Gu
 al. 2017), as the Keras backend does.
 
 With ``eval_data`` the trainer scores samples at every sample epoch with a classifier fitted
-on those real images (:class:`artforge.sampling.TrainingEval`): series ``frechet``,
+on those real images (:class:`artforge.sample_scores.TrainingEval`): series ``frechet``,
 ``class_accuracy`` (cdcgan) and ``coverage_entropy``.
 
 Same parameters, outputs, metrics and curves (loss_D, loss_G, D_real, D_fake) as the Keras

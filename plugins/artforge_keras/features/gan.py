@@ -34,6 +34,7 @@ STEPS = [
         "torch): labelled samples, a per-class grid, a latent walk (slerp) strip and looping "
         "GIF; scores vs real images",
         backend="keras",
+        version="2",  # 2: precision/recall, diversity, novelty, means_* and flags
     ),
 ]
 

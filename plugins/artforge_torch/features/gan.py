@@ -31,6 +31,7 @@ STEPS = [
         description="Draw images from a trained dcgan/cdcgan generator: labelled samples, a "
         "per-class grid, a latent walk (slerp) strip and looping GIF; scores vs real images",
         backend="torch",
+        version="2",  # 2: precision/recall, diversity, novelty, means_* and flags
     ),
 ]
 
