@@ -1,0 +1,217 @@
+"""A style score that colour cannot satisfy, and the colour-only baseline it is read against.
+
+``texture_distance(image, style)`` compares the *texture* of two images: the luminance of each
+is normalised to zero mean and unit variance (so a global colour, brightness or contrast change
+moves nothing), and at each level of a three-level pyramid to zero local mean and unit local
+variance (so the layout of light and dark areas, which a stylization keeps, moves little),
+filtered by a fixed, hand-built bank of oriented Gaussian-derivative filters
+(edges and ridges at four orientations, and a centre-surround blob filter), half-wave rectified, and summarised by Gram matrices (Gatys et al. 2015; Portilla &
+Simoncelli 2000 use the same kind of joint statistics). The distance is the relative Frobenius
+error of the image's Gram matrices against the style's, averaged over the levels: 0 for the
+same texture statistics. The filters are weight-free and offline, use numpy only, and belong to
+no loss network a style method optimises, so every method and both backends are scored alike.
+
+``colour_transfer(image, style)`` is the colour-only baseline: a global affine map of the
+photo's pixels that gives them the style's colour mean and covariance (no optimisation, no
+texture). A stylization is worth its name only if its texture distance beats the baseline's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+LEVELS = 3  # pyramid levels: the image, then halved twice
+LOCAL_SIGMA = 4.0  # of the local contrast normalisation, in pixels of each level
+SIGMA = 1.2  # of the Gaussian derivative filters, in pixels of each level
+_ANGLES = np.arange(4) * np.pi / 4
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _float(img: np.ndarray) -> np.ndarray:
+    a = np.asarray(img)[..., :3]
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255
+    return a.astype(np.float32)
+
+
+def colour_transfer(image: np.ndarray, style: np.ndarray, *, eps: float = 1e-4) -> np.ndarray:
+    """``image`` with the colour mean and covariance of ``style`` (both (H, W, 3), uint8 or
+    floats in [0, 1]); uint8 out. The map is x -> S^(1/2) C^(-1/2) (x - mean_c) + mean_s with
+    symmetric matrix square roots (the "global colour-covariance transfer")."""
+    x = _float(image).reshape(-1, 3).astype(np.float64)
+    s = _float(style).reshape(-1, 3).astype(np.float64)
+    mx, ms = x.mean(0), s.mean(0)
+    cx = np.cov(x, rowvar=False) + eps * np.eye(3)
+    cs = np.cov(s, rowvar=False) + eps * np.eye(3)
+    a = _sqrtm(cs) @ np.linalg.inv(_sqrtm(cx))
+    out = (x - mx) @ a.T + ms
+    out = out.reshape(np.asarray(image).shape[:2] + (3,))
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+def _sqrtm(c: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(c)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    """Luminance (Rec. 601 weights) normalised to zero mean and unit standard deviation."""
+    y = _float(img) @ _LUMA
+    return (y - y.mean()) / max(float(y.std()), 1e-6)
+
+
+def _kernels(sigma: float) -> dict[str, np.ndarray]:
+    r = int(np.ceil(3 * sigma))
+    t = np.arange(-r, r + 1, dtype=np.float32)
+    g = np.exp(-(t**2) / (2 * sigma**2))
+    g /= g.sum()
+    d1 = -t / sigma**2 * g
+    d2 = (t**2 / sigma**4 - 1 / sigma**2) * g
+    return {"g": g, "d1": d1, "d2": d2}
+
+
+def _sep(img: np.ndarray, ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+    """Separable 2-D correlation with reflected borders, output the size of ``img``."""
+    r = len(ky) // 2
+    p = np.pad(img, r, mode="reflect")
+    h, w = img.shape
+    tmp = sum(k * p[i : i + h, :] for i, k in enumerate(ky))
+    return sum(k * tmp[:, i : i + w] for i, k in enumerate(kx))
+
+
+def filter_responses(y: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
+    """The filter bank on one luminance level: (H, W, 18), the half-wave rectified (positive
+    and negative parts of) edge filters at four orientations, ridge filters at four
+    orientations and a Laplacian-of-Gaussian, all steered from five separable filters."""
+    k = _kernels(sigma)
+    gx, gy = _sep(y, k["g"], k["d1"]), _sep(y, k["d1"], k["g"])
+    gxx, gyy, gxy = _sep(y, k["g"], k["d2"]), _sep(y, k["d2"], k["g"]), _sep(y, k["d1"], k["d1"])
+    bank = []
+    for a in _ANGLES:
+        c, s = np.cos(a), np.sin(a)
+        bank.append(c * gx + s * gy)
+        bank.append(c * c * gxx + 2 * c * s * gxy + s * s * gyy)
+    bank.append(gxx + gyy)
+    r = np.stack(bank, -1) * sigma  # scale-normalised
+    return np.concatenate([np.maximum(r, 0), np.maximum(-r, 0)], -1)
+
+
+def _down(y: np.ndarray) -> np.ndarray:
+    """Blur and halve (a Gaussian pyramid level)."""
+    g = _kernels(1.0)["g"]
+    return _sep(y, g, g)[::2, ::2]
+
+
+def _blur(y: np.ndarray, sigma: float) -> np.ndarray:
+    g = _kernels(sigma)["g"]
+    return _sep(y, g, g)
+
+
+def local_contrast(y: np.ndarray, sigma: float = LOCAL_SIGMA, eps: float = 0.01) -> np.ndarray:
+    """``y`` minus its local mean, over its local standard deviation (Gaussian windows of
+    ``sigma`` pixels; ``eps`` keeps flat areas flat): local structure without the layout of
+    light and dark areas, which a stylization keeps from the photograph."""
+    d = y - _blur(y, sigma)
+    return d / np.sqrt(_blur(d * d, sigma) + eps)
+
+
+def texture_stats(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
+    """Per pyramid level, the Gram matrix (19 x 19) of the filter responses of the locally
+    contrast-normalised luminance and a constant channel (so it holds the mean responses
+    too), averaged over pixels."""
+    y = luminance(img)
+    grams = []
+    for lvl in range(levels):
+        if lvl:
+            y = _down(y)
+        f = filter_responses(local_contrast(y)).reshape(-1, 18)
+        f = np.concatenate([f, np.ones((len(f), 1), np.float32)], 1)
+        grams.append((f.T @ f / len(f)).astype(np.float64))
+    return grams
+
+
+def texture_distance(img: np.ndarray, style: Any, levels: int = LEVELS) -> float:
+    """Texture distance of ``img`` to ``style`` (an image, or its :func:`texture_stats`):
+    the relative Frobenius error of the Gram matrices, averaged over the pyramid levels.
+    Lower is closer; colour and global brightness or contrast do not enter."""
+    ref = style if isinstance(style, list) else texture_stats(style, levels)
+    mine = texture_stats(img, len(ref))
+    return float(np.mean([np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(mine, ref)]))
+
+
+def score_against_baseline(
+    contents: list[np.ndarray], results: list[np.ndarray], style: np.ndarray
+) -> dict[str, Any]:
+    """The texture distance of each result, of its content photo and of the photo's colour
+    transfer to the style (the colour-only baseline), and how many results beat the baseline.
+    Each content image must have its result's size (it is what the method was given)."""
+    ref = texture_stats(style)
+    rows = []
+    for c, r in zip(contents, results):
+        rows.append(
+            {
+                "result": texture_distance(r, ref),
+                "colour_baseline": texture_distance(colour_transfer(c, style), ref),
+                "photo": texture_distance(c, ref),
+            }
+        )
+    return {
+        "rows": rows,
+        "beats": sum(r["result"] < r["colour_baseline"] for r in rows),
+    }
+
+
+def record_style_score(ctx: Any, content: Any, results: Any, style: np.ndarray, fit: Any) -> Any:
+    """Score a ``stylize`` step's ``results`` (an ImageSet) against the colour-only baseline:
+    writes the baseline images (the ``baseline`` output, returned), the metrics
+    ``texture_distance`` (mean over the images; lower is closer to the style),
+    ``texture_distance_colour_baseline``, ``texture_distance_photo`` and
+    ``texture_beats_colour_baseline`` (how many results are closer to the style's texture
+    than their baseline), per image too, and a warning when a result does not beat its
+    baseline. ``fit(image)`` gives a content image the size the method was given."""
+    from .images import resize
+
+    writer = ctx.image_writer("baseline", method="colour transfer (global mean and covariance)")
+    ref = texture_stats(style)
+    rows = {}
+    for i, name in enumerate(results.names):
+        res = results.load(i)
+        img = fit(content.load(i))
+        if img.shape[:2] != res.shape[:2]:
+            img = resize(img, (res.shape[1], res.shape[0]))
+        base = colour_transfer(img, style)
+        writer.add(base, name=name)
+        rows[name] = {
+            "result": texture_distance(res, ref),
+            "colour_baseline": texture_distance(base, ref),
+            "photo": texture_distance(img, ref),
+        }
+    m = ctx.metrics
+    for key, col in (
+        ("texture_distance", "result"),
+        ("texture_distance_colour_baseline", "colour_baseline"),
+        ("texture_distance_photo", "photo"),
+    ):
+        m[key] = round(float(np.mean([r[col] for r in rows.values()])), 4)
+    beats = [n for n, r in rows.items() if r["result"] < r["colour_baseline"]]
+    m["texture_beats_colour_baseline"] = len(beats)
+    if len(rows) <= 8:
+        m["texture_per_image"] = {
+            n: {k: round(v, 4) for k, v in r.items()} for n, r in rows.items()
+        }
+    ctx.info["texture_distance"] = (
+        "luminance texture statistics (Gram matrices of a fixed oriented filter bank on "
+        "locally contrast-normalised luminance, 3 scales) against the style image's; colour "
+        "does not enter. colour_baseline: the photo given the style's colour mean and "
+        "covariance, no optimisation"
+    )
+    if len(beats) < len(rows):
+        lost = [n for n in rows if n not in beats]
+        ctx.warn(
+            f"{len(lost)} of {len(rows)} stylized image(s) (e.g. {lost[0]}) are no closer to the "
+            "style's texture than a colour-only transfer of the photo: raise the style's "
+            "weight, or try method: patch"
+        )
+    return writer.finish()
