@@ -1,14 +1,13 @@
 """A style score that colour cannot satisfy, and the colour-only baseline it is read against.
 
-``texture_distance(image, style)`` compares the *texture* of two images: the luminance of each
-is normalised to zero mean and unit variance (so a global colour, brightness or contrast change
-moves nothing), and at each level of a three-level pyramid to zero local mean and unit local
-variance (so the layout of light and dark areas, which a stylization keeps, moves little),
-filtered by a fixed, hand-built bank of oriented Gaussian-derivative filters
-(edges and ridges at four orientations, and a centre-surround blob filter), half-wave rectified, and summarised by Gram matrices (Gatys et al. 2015; Portilla &
-Simoncelli 2000 use the same kind of joint statistics). The distance is the relative Frobenius
-error of the image's Gram matrices against the style's, averaged over the levels: 0 for the
-same texture statistics. The filters are weight-free and offline, use numpy only, and belong to
+``texture_distance(image, style)`` compares the *texture* of two images. The luminance of each
+is normalised to zero mean and unit variance (a global colour, brightness or contrast change
+moves nothing), and filtered at each level of a three-level pyramid by a fixed, hand-built
+bank of oriented Gaussian-derivative filters (edges and ridges at four orientations, and a
+centre-surround blob filter), half-wave rectified; each level's responses are scaled to unit
+mean square. The distance is the sliced Wasserstein-1 distance between the image's and the
+style's response distributions (64 fixed random directions), relative to the style's spread
+and averaged over the levels. The filters are weight-free and offline, numpy only, and part of
 no loss network a style method optimises, so every method and both backends are scored alike.
 
 ``colour_transfer(image, style)`` is the colour-only baseline: a global affine map of the
@@ -23,9 +22,12 @@ from typing import Any
 import numpy as np
 
 LEVELS = 3  # pyramid levels: the image, then halved twice
-LOCAL_SIGMA = 4.0  # of the local contrast normalisation, in pixels of each level
 SIGMA = 1.2  # of the Gaussian derivative filters, in pixels of each level
 _ANGLES = np.arange(4) * np.pi / 4
+PROJECTIONS = 64  # random directions of the sliced distance (fixed: the score is a yardstick)
+QUANTILES = np.linspace(0.005, 0.995, 100)
+_DIRECTIONS = np.random.default_rng(20170101).standard_normal((18, PROJECTIONS))
+_DIRECTIONS /= np.linalg.norm(_DIRECTIONS, axis=0)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -104,41 +106,39 @@ def _down(y: np.ndarray) -> np.ndarray:
     return _sep(y, g, g)[::2, ::2]
 
 
-def _blur(y: np.ndarray, sigma: float) -> np.ndarray:
-    g = _kernels(sigma)["g"]
-    return _sep(y, g, g)
-
-
-def local_contrast(y: np.ndarray, sigma: float = LOCAL_SIGMA, eps: float = 0.01) -> np.ndarray:
-    """``y`` minus its local mean, over its local standard deviation (Gaussian windows of
-    ``sigma`` pixels; ``eps`` keeps flat areas flat): local structure without the layout of
-    light and dark areas, which a stylization keeps from the photograph."""
-    d = y - _blur(y, sigma)
-    return d / np.sqrt(_blur(d * d, sigma) + eps)
-
-
-def texture_stats(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
-    """Per pyramid level, the Gram matrix (19 x 19) of the filter responses of the locally
-    contrast-normalised luminance and a constant channel (so it holds the mean responses
-    too), averaged over pixels."""
+def level_features(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
+    """Per pyramid level, the filter responses (pixels x 18) scaled to unit mean square:
+    each level says how the image's structure at that scale is shaped (sparse strokes with
+    crisp edges, smooth shading, fine fur), not how much of it there is, which the layout of
+    light and dark areas a stylization keeps from the photograph would dominate."""
     y = luminance(img)
-    grams = []
+    out = []
     for lvl in range(levels):
         if lvl:
             y = _down(y)
-        f = filter_responses(local_contrast(y)).reshape(-1, 18)
-        f = np.concatenate([f, np.ones((len(f), 1), np.float32)], 1)
-        grams.append((f.T @ f / len(f)).astype(np.float64))
-    return grams
+        f = filter_responses(y).reshape(-1, 18).astype(np.float64)
+        out.append(f / max(float(np.sqrt((f * f).mean())), 1e-9))
+    return out
+
+
+def texture_stats(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
+    """Per pyramid level, the quantiles (``len(QUANTILES)`` x ``PROJECTIONS``) of the filter
+    responses projected on fixed random directions: the sliced distribution of the texture
+    (Heeger & Bergen 1995 match marginals of the same kind of filter bank; Heitz et al. 2021
+    use sliced Wasserstein distances as a texture loss)."""
+    return [np.quantile(f @ _DIRECTIONS, QUANTILES, axis=0) for f in level_features(img, levels)]
 
 
 def texture_distance(img: np.ndarray, style: Any, levels: int = LEVELS) -> float:
-    """Texture distance of ``img`` to ``style`` (an image, or its :func:`texture_stats`):
-    the relative Frobenius error of the Gram matrices, averaged over the pyramid levels.
-    Lower is closer; colour and global brightness or contrast do not enter."""
+    """Texture distance of ``img`` to ``style`` (an image, or its :func:`texture_stats`): the
+    sliced Wasserstein-1 distance of the two images' filter-response distributions, relative
+    to the spread of the style's, averaged over directions and pyramid levels. 0 for the same
+    distribution; another rendering of a procedural style scores about 0.04, a photograph
+    0.15 to 0.4. Lower is closer; colour and global brightness or contrast do not enter."""
     ref = style if isinstance(style, list) else texture_stats(style, levels)
     mine = texture_stats(img, len(ref))
-    return float(np.mean([np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(mine, ref)]))
+    d = [np.abs(a - b).mean() / np.abs(b - b.mean(0)).mean() for a, b in zip(mine, ref)]
+    return float(np.mean(d))
 
 
 def score_against_baseline(
@@ -202,9 +202,9 @@ def record_style_score(ctx: Any, content: Any, results: Any, style: np.ndarray, 
             n: {k: round(v, 4) for k, v in r.items()} for n, r in rows.items()
         }
     ctx.info["texture_distance"] = (
-        "luminance texture statistics (Gram matrices of a fixed oriented filter bank on "
-        "locally contrast-normalised luminance, 3 scales) against the style image's; colour "
-        "does not enter. colour_baseline: the photo given the style's colour mean and "
+        "sliced Wasserstein distance of luminance texture (a fixed oriented filter bank, "
+        "3 scales, each scaled to unit energy) to the style image's, relative to its spread; "
+        "colour does not enter. colour_baseline: the photo given the style's colour mean and "
         "covariance, no optimisation"
     )
     if len(beats) < len(rows):
