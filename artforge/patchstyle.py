@@ -62,7 +62,7 @@ class PatchOptions(BaseModel):
         0.2, ge=0, description="W of the content fusion on flat areas (0: style only)"
     )
     edge_weight: float = Field(
-        0.5, ge=0, description="added to W on the content's edges (keeps the subject readable)"
+        1.2, ge=0, description="added to W on the content's edges (keeps the subject readable)"
     )
     fuse_last: bool = Field(True, description="fuse with the content in the very last round")
     content_blur: float = Field(

@@ -121,12 +121,22 @@ def level_features(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
     return out
 
 
+def levels_for(*images: np.ndarray) -> int:
+    """Pyramid levels that keep the coarsest at least 16 pixels on the smallest image."""
+    side = min(min(np.asarray(i).shape[:2]) for i in images)
+    return int(max(1, min(LEVELS, np.floor(np.log2(max(side, 16) / 16)) + 1)))
+
+
 def texture_stats(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
     """Per pyramid level, the quantiles (``len(QUANTILES)`` x ``PROJECTIONS``) of the filter
     responses projected on fixed random directions: the sliced distribution of the texture
     (Heeger & Bergen 1995 match marginals of the same kind of filter bank; Heitz et al. 2021
     use sliced Wasserstein distances as a texture loss)."""
-    return [np.quantile(f @ _DIRECTIONS, QUANTILES, axis=0) for f in level_features(img, levels)]
+    out = []
+    for f in level_features(img, levels):
+        proj = np.sort(f @ _DIRECTIONS, axis=0)
+        out.append(proj[np.rint(QUANTILES * (len(proj) - 1)).astype(int)])
+    return out
 
 
 def texture_distance(img: np.ndarray, style: Any, levels: int = LEVELS) -> float:
@@ -141,28 +151,6 @@ def texture_distance(img: np.ndarray, style: Any, levels: int = LEVELS) -> float
     return float(np.mean(d))
 
 
-def score_against_baseline(
-    contents: list[np.ndarray], results: list[np.ndarray], style: np.ndarray
-) -> dict[str, Any]:
-    """The texture distance of each result, of its content photo and of the photo's colour
-    transfer to the style (the colour-only baseline), and how many results beat the baseline.
-    Each content image must have its result's size (it is what the method was given)."""
-    ref = texture_stats(style)
-    rows = []
-    for c, r in zip(contents, results):
-        rows.append(
-            {
-                "result": texture_distance(r, ref),
-                "colour_baseline": texture_distance(colour_transfer(c, style), ref),
-                "photo": texture_distance(c, ref),
-            }
-        )
-    return {
-        "rows": rows,
-        "beats": sum(r["result"] < r["colour_baseline"] for r in rows),
-    }
-
-
 def record_style_score(ctx: Any, content: Any, results: Any, style: np.ndarray, fit: Any) -> Any:
     """Score a ``stylize`` step's ``results`` (an ImageSet) against the colour-only baseline:
     writes the baseline images (the ``baseline`` output, returned), the metrics
@@ -174,7 +162,8 @@ def record_style_score(ctx: Any, content: Any, results: Any, style: np.ndarray, 
     from .images import resize
 
     writer = ctx.image_writer("baseline", method="colour transfer (global mean and covariance)")
-    ref = texture_stats(style)
+    levels = levels_for(style, *(results.load(i) for i in range(len(results))))
+    ref = texture_stats(style, levels)
     rows = {}
     for i, name in enumerate(results.names):
         res = results.load(i)
