@@ -21,8 +21,8 @@ from PIL import Image, ImageDraw
 COLUMNS = [
     ("painted", "photos", "images", "photograph"),
     ("painted", "painted", "baseline", "colour transfer only"),
-    ("optimised", "optimised", "images", "Gatys (old default)"),
-    ("painted", "painted", "images", "patches (new default)"),
+    ("optimised", "optimised", "images", "Gatys optimisation (before)"),
+    ("painted", "painted", "images", "patches (Elad & Milanfar)"),
 ]
 CROP, ZOOM, PAD, TEXT = 128, 2, 6, 30
 
@@ -38,20 +38,22 @@ def main(run: Path, out: Path) -> None:
             "texture_per_image"
         ]
         for s in ("painted", "optimised")
+        if (run / "steps" / s / "record.json").exists()
     }
+    columns = [c for c in COLUMNS if c[0] in per_image]  # a step not run: its column left out
     _, names = folder("photos", "images")
     cell = CROP * ZOOM
     sheet = Image.new(
         "RGB",
-        (len(COLUMNS) * (cell + PAD) + PAD, TEXT + len(names) * (cell + TEXT + PAD)),
+        (len(columns) * (cell + PAD) + PAD, TEXT + len(names) * (cell + TEXT + PAD)),
         (30, 30, 36),
     )
     draw = ImageDraw.Draw(sheet)
-    for j, (_, _, _, label) in enumerate(COLUMNS):
+    for j, (_, _, _, label) in enumerate(columns):
         draw.text((PAD + j * (cell + PAD), 8), label, fill=(240, 240, 240))
     for i, file in enumerate(names):
         stem = Path(file).stem
-        for j, (score_step, step, output, _) in enumerate(COLUMNS):
+        for j, (score_step, step, output, _) in enumerate(columns):
             path, _ = folder(step, output)
             img = np.asarray(Image.open(path / file).convert("RGB"))
             h, w = img.shape[:2]
