@@ -187,3 +187,15 @@ def register_steps(register):
             version="2",  # 2: validation and test outputs
         )
     )
+
+
+@hookimpl
+def register_style_optimisers(register):
+    register(
+        "patch",
+        "artforge.patchstyle:PatchStyle",  # numpy only, imported when a recipe uses it
+        backend=None,
+        description="patch-based style transfer (Elad & Milanfar 2017): the style's own "
+        "patches, matched coarse to fine, robustly blended, fused with the content; "
+        "weight-free, offline",
+    )

@@ -58,7 +58,9 @@ class StylizeParams(Params):
         "optimise",
         "optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
         "feed-forward: Johnson et al. 2016, train a transformation network for the style, "
-        "then one forward pass per image (gatys and johnson are the same); or a style "
+        "then one forward pass per image (gatys and johnson are the same); patch: Elad & "
+        "Milanfar 2017, the style's own patches matched coarse to fine (weight-free, numpy, "
+        "every backend; visible strokes offline; settings in `options`); or a style "
         "optimiser a plugin registers for this backend (`artforge plugins` lists them; its "
         "settings go in `options`)",
         aliases=METHOD_ALIASES,

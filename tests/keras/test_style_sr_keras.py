@@ -293,6 +293,10 @@ steps:
     uses: stylize
     with: {images: '${photos.images}', style: 'builtin:ink', method: feed-forward, size: 40,
            model: '${ff.model}'}
+  - id: patch
+    uses: stylize
+    with: {images: '${photos.images}', style: 'builtin:ink', method: patch, size: 32,
+           options: {patch_sizes: [9], iterations: 1, scales: 2}}
 gallery: {enabled: false}
 """
 
@@ -317,6 +321,14 @@ def test_tiny_sr_and_style_runs(tmp_path):
     assert [x for x, _ in opt["series"]["style_loss"]] == list(range(1, 7))
     assert "random multi-scale" in opt["info"]["feature_network"]
     assert ff["outputs"]["model"]["meta"]["config"]["width"] == 8 and "model" not in ff2["outputs"]
+    scored = {
+        "texture_distance",
+        "texture_distance_colour_baseline",
+        "texture_beats_colour_baseline",
+    }
+    for r in (opt, ff, rec("patch")):  # every method scored beside the colour-only baseline
+        assert scored <= set(r["metrics"]) and "baseline" in r["outputs"]
+    assert "Elad & Milanfar" in rec("patch")["info"]["method"]
     a = sorted((out / "steps/ff/images").glob("*.png"))
     b = sorted((out / "steps/ff_again/images").glob("*.png"))
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]

@@ -516,8 +516,8 @@ def test_steps_command_lists_the_registered_names(monkeypatch, capsys):
     assert rows["torch"]["method"]["component"] == "style-optimiser"
     assert cli.main(["steps", "stylize"]) == 0
     out = capsys.readouterr().out
-    assert "registered for torch: colour-transfer, histogram-match" in out
-    assert "registered for keras: colour-transfer\n" in out
+    assert "registered for torch: colour-transfer, histogram-match, patch" in out
+    assert "registered for keras: colour-transfer, patch\n" in out
 
 
 # -- the registration and dispatch contract -----------------------------------------------------------

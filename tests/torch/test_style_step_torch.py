@@ -211,3 +211,48 @@ def test_vgg19_weights_file_is_used_when_given(host, tmp_path):
 """,
             out="run2",
         )
+
+
+def test_every_method_is_scored_against_the_colour_only_baseline(host, tmp_path):
+    """method: patch (backend-free, registered by the core) beside optimise: both report the
+    texture score and the colour-transfer baseline's, and write the baseline images."""
+    out = run(
+        host,
+        tmp_path,
+        """
+  - id: patch
+    uses: stylize
+    with: {images: "${scenes.holdout_day}", style: "builtin:brush", method: patch, size: 48,
+           options: {patch_sizes: [17, 9], iterations: 1, max_style_patches: 2000}}
+  - id: opt
+    uses: stylize
+    with: {images: "${scenes.holdout_day}", style: "builtin:brush", size: 48, steps: 2}
+""",
+    )
+    rec = record(out, "patch")
+    m = rec["metrics"]
+    assert "Elad & Milanfar" in rec["info"]["method"]
+    assert rec["info"]["patch_options"]["patch_sizes"] == [17, 9]
+    assert m["texture_beats_colour_baseline"] == 2
+    assert m["texture_distance"] < m["texture_distance_colour_baseline"]
+    assert len(m["texture_per_image"]) == 2
+    base = images(out, "patch", "baseline")
+    assert base.keys() == images(out, "patch").keys()
+    assert all(b.shape == (48, 48, 3) for b in base.values())
+    opt = record(out, "opt")["metrics"]
+    assert {"texture_distance", "texture_distance_colour_baseline"} <= set(opt)
+    assert 0 <= opt["texture_beats_colour_baseline"] <= 2
+
+
+def test_bad_patch_options_are_step_errors(host, tmp_path):
+    with pytest.raises(StepError, match=r"method patch: options.patch_size: unknown option"):
+        run(
+            host,
+            tmp_path,
+            """
+  - id: st
+    uses: stylize
+    with: {images: "${scenes.holdout_day}", style: "builtin:ink", method: patch, size: 32,
+           options: {patch_size: 9}}
+""",
+        )

@@ -13,11 +13,11 @@ STEPS = [
         name="stylize",
         params=StylizeParams,
         run="artforge_keras.style.step:run",
-        outputs=("images", "style", "model"),
+        outputs=("images", "style", "model", "baseline"),
         description="Neural style transfer on Keras 3/TensorFlow: optimise each image (Gatys et "
         "al. 2016) or train a feed-forward network for the style (Johnson et al. 2016)",
         backend="keras",
-        version="1",
+        version="2",
     )
 ]
 

@@ -14,11 +14,11 @@ STEPS = [
         name="stylize",
         params=StylizeParams,
         run="artforge_torch.style.step:run",
-        outputs=("images", "style", "model"),
+        outputs=("images", "style", "model", "baseline"),
         description="Neural style transfer: optimise each image (Gatys et al. 2016) or train a "
         "feed-forward network for the style (Johnson et al. 2016)",
         backend="torch",
-        version="2",
+        version="3",
     )
 ]
 

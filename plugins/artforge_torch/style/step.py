@@ -89,6 +89,12 @@ def run(ctx, p):
         outputs["images"] = images
         if model is not None:
             outputs["model"] = model
+    from artforge.stylescore import record_style_score
+
+    # a style score no loss network above was trained on, beside the colour-only baseline's
+    outputs["baseline"] = record_style_score(
+        ctx, content, outputs["images"], style_img, lambda im: fit_size(im, p.size)
+    )
     ctx.info["compare"] = {"before": p.images, "after": "images"}
     return outputs
 
