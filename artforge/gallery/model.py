@@ -22,6 +22,10 @@ MAX_GRID = 400  # thumbnails shown per image output (the zip and the folder hold
 MAX_COMPARE = 120  # pairs offered by one comparison slider
 BASELINE_WORDS = (
     "baseline",
+    "mean_image",
+    "affine",
+    "colour_matrix",
+    "pixel_ridge",
     "bicubic",
     "bilinear",
     "nearest",
@@ -35,7 +39,19 @@ BASELINE_WORDS = (
     "naive",
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
-LOWER_IS_BETTER = {"lpips", "fid", "kid", "frechet", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
+LOWER_IS_BETTER = {
+    "lpips",
+    "fid",
+    "kid",
+    "frechet",
+    "mse",
+    "mae",
+    "rmse",
+    "l1",
+    "l2",
+    "loss",
+    "nll",
+}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",
