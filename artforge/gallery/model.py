@@ -39,19 +39,7 @@ BASELINE_WORDS = (
     "naive",
 )
 HIGHER_IS_BETTER = {"psnr", "ssim", "is", "inception", "accuracy", "acc", "precision", "recall"}
-LOWER_IS_BETTER = {
-    "lpips",
-    "fid",
-    "kid",
-    "frechet",
-    "mse",
-    "mae",
-    "rmse",
-    "l1",
-    "l2",
-    "loss",
-    "nll",
-}
+LOWER_IS_BETTER = {"lpips", "fid", "kid", "frechet", "mse", "mae", "rmse", "l1", "l2", "loss", "nll"}
 KEY_METRICS = ("psnr", "y_psnr", "psnr_y", "ssim", "lpips", "fid", "kid", "inception_score", "is")
 PRETTY = {
     "psnr": "PSNR (dB)",

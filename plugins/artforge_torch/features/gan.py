@@ -18,14 +18,7 @@ STEPS = [
         name="translate",
         params=TranslateParams,
         run="artforge_torch.gan_steps:translate",
-        outputs=(
-            "images",
-            "metrics",
-            "baseline",
-            "baseline_mean",
-            "baseline_matrix",
-            "baseline_ridge",
-        ),
+        outputs=("images", "metrics", "baseline", "baseline_mean", "baseline_matrix", "baseline_ridge"),
         description="Apply a trained generator to images of any size (padding or tiling); PSNR/SSIM vs a target",
         backend="torch",
         version="3",  # 3: four baselines (their images are outputs), the margin against the strongest
@@ -42,61 +35,16 @@ STEPS = [
 ]
 
 MODELS = [
-    (
-        "generator",
-        "unet",
-        "artforge_torch.nets.pix2pix:UNetGenerator",
-        "pix2pix U-Net generator (Isola et al. 2017)",
-    ),
-    (
-        "discriminator",
-        "patchgan",
-        "artforge_torch.nets.pix2pix:PatchDiscriminator",
-        "70x70 PatchGAN discriminator",
-    ),
-    (
-        "generator",
-        "resnet",
-        "artforge_torch.nets.cyclegan:ResnetGenerator",
-        "CycleGAN ResNet generator, 6 or 9 blocks (Zhu et al. 2017)",
-    ),
-    (
-        "generator",
-        "dcgan",
-        "artforge_torch.nets.dcgan:DCGANGenerator",
-        "DCGAN generator, optionally class-conditional (Radford et al. 2015)",
-    ),
-    (
-        "discriminator",
-        "dcgan",
-        "artforge_torch.nets.dcgan:DCGANDiscriminator",
-        "DCGAN discriminator; projection discriminator when conditional (Miyato & Koyama 2018)",
-    ),
+    ("generator", "unet", "artforge_torch.nets.pix2pix:UNetGenerator", "pix2pix U-Net generator (Isola et al. 2017)"),
+    ("discriminator", "patchgan", "artforge_torch.nets.pix2pix:PatchDiscriminator", "70x70 PatchGAN discriminator"),
+    ("generator", "resnet", "artforge_torch.nets.cyclegan:ResnetGenerator", "CycleGAN ResNet generator, 6 or 9 blocks (Zhu et al. 2017)"),
+    ("generator", "dcgan", "artforge_torch.nets.dcgan:DCGANGenerator", "DCGAN generator, optionally class-conditional (Radford et al. 2015)"),
+    ("discriminator", "dcgan", "artforge_torch.nets.dcgan:DCGANDiscriminator", "DCGAN discriminator; projection discriminator when conditional (Miyato & Koyama 2018)"),
 ]
 
 TRAINERS = [
-    (
-        "pix2pix",
-        "artforge_torch.pix2pix:Pix2PixTrainer",
-        "paired translation: GAN + lambda * L1",
-        "paired",
-    ),
-    (
-        "cyclegan",
-        "artforge_torch.cyclegan:CycleGANTrainer",
-        "unpaired translation: two GANs + cycle and identity L1, image pools",
-        "unpaired",
-    ),
-    (
-        "dcgan",
-        "artforge_torch.dcgan:DCGANTrainer",
-        "images from noise (Radford et al. 2015)",
-        "images",
-    ),
-    (
-        "cdcgan",
-        "artforge_torch.dcgan:DCGANTrainer",
-        "class-conditional DCGAN, projection discriminator",
-        "images",
-    ),
+    ("pix2pix", "artforge_torch.pix2pix:Pix2PixTrainer", "paired translation: GAN + lambda * L1", "paired"),
+    ("cyclegan", "artforge_torch.cyclegan:CycleGANTrainer", "unpaired translation: two GANs + cycle and identity L1, image pools", "unpaired"),
+    ("dcgan", "artforge_torch.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)", "images"),
+    ("cdcgan", "artforge_torch.dcgan:DCGANTrainer", "class-conditional DCGAN, projection discriminator", "images"),
 ]
