@@ -46,8 +46,15 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
         tmp_path,
         "night_to_day.yaml",
         {"scenes", "train", "translate"},
-        {"size": 32, "pairs": 400, "holdout": 24, "validation": 0, "epochs": 2, "decay_epochs": 1,
-         "ngf": 16},
+        {
+            "size": 32,
+            "pairs": 400,
+            "holdout": 24,
+            "validation": 0,
+            "epochs": 2,
+            "decay_epochs": 1,
+            "ngf": 16,
+        },
     )
     assert m["scored_images"] == 24
     assert_beats_strongest(m)
