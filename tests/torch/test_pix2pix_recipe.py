@@ -17,6 +17,7 @@ TINY = {
     "size": 32,
     "pairs": 8,
     "holdout": 4,
+    "validation": 2,
     "epochs": 1,
     "decay_epochs": 1,
     "batch": 4,

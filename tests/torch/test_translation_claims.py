@@ -48,12 +48,11 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
         {"scenes", "train", "translate"},
         {
             "size": 32,
-            "pairs": 400,
+            "pairs": 1000,
             "holdout": 24,
             "validation": 0,
-            "epochs": 2,
+            "epochs": 1,
             "decay_epochs": 1,
-            "ngf": 16,
         },
     )
     assert m["scored_images"] == 24
