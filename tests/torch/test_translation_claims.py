@@ -51,8 +51,10 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
             "pairs": 1000,
             "holdout": 24,
             "validation": 0,
-            "epochs": 1,
-            "decay_epochs": 1,
+            "epochs": 4,
+            "decay_epochs": 4,
+            "batch": 8,
+            "ngf": 16,
         },
     )
     assert m["scored_images"] == 24
@@ -65,7 +67,7 @@ def test_day_to_night_cyclegan_beats_its_strongest_baseline(tmp_path):
         tmp_path,
         "day_to_night_cyclegan.yaml",
         {"scenes", "pairs", "train", "translate"},
-        {"size": 32, "images": 100, "holdout": 24, "validation": 0, "epochs": 2, "decay_epochs": 2},
+        {"size": 32, "images": 200, "holdout": 24, "validation": 0, "epochs": 1, "decay_epochs": 1},
     )
     assert m["scored_images"] == 24
     assert_beats_strongest(m)
