@@ -224,7 +224,14 @@ class TranslateScores:
                     f"step '{ctx.step_id}': the baseline source and target share no file names"
                 )
             pairs = ((src.load(i), tgt.load(j)) for i, j in sel)
-            self.baselines = fit_baselines(pairs, p.baselines)
+            try:
+                self.baselines = fit_baselines(pairs, p.baselines)
+            except ValueError as e:  # a source and its target of different sizes
+                raise StepError(
+                    f"step '{ctx.step_id}': cannot fit the baselines on {p.baseline_source} -> "
+                    f"{p.baseline_target}: {e}",
+                    hint="give baseline_source and baseline_target images of the same size, pair by pair",
+                ) from None
             for name in set(p.baselines) - set(self.baselines):
                 ctx.warn(f"baseline {name} left out: the training pairs differ in size")
             ctx.info["baselines"] = {
