@@ -183,14 +183,26 @@ def translate_batches(
         yield batch
 
 
+# image outputs of the baselines beside ``images`` (``baseline``: the affine map, as before)
+BASELINE_OUTPUTS = {
+    "affine": "baseline",
+    "mean_image": "baseline_mean",
+    "colour_matrix": "baseline_matrix",
+    "pixel_ridge": "baseline_ridge",
+}
+
+
 class TranslateScores:
-    """PSNR/SSIM against ``target`` and, with ``baseline_*``, the affine colour baseline,
-    image by image as ``translate`` writes them (nothing is kept but the numbers): outputs
-    ``metrics`` (a metrics.json file) and, with a baseline, ``baseline`` (its images, named
-    like the inputs). The same on every backend."""
+    """PSNR/SSIM against ``target`` and, with ``baseline_*``, beside the baselines of
+    :mod:`artforge.translate_baselines` fitted on those training pairs, image by image as
+    ``translate`` writes them (nothing is kept but the numbers). Outputs ``metrics`` (a
+    metrics.json file) and, with baselines, their images (:data:`BASELINE_OUTPUTS`, named like
+    the inputs). ``baseline_psnr``/``baseline_ssim`` and ``psnr_margin_db`` are against the
+    strongest baseline by PSNR on the images scored, named in ``strongest_baseline``. The
+    same on every backend."""
 
     def __init__(self, ctx: Any, p: Any, names: list[str]):
-        from .metrics import fit_affine_colour
+        from .translate_baselines import fit_baselines
 
         self.ctx, self.names = ctx, names
         self.target = target = ctx.images(p.target)
@@ -200,8 +212,9 @@ class TranslateScores:
             raise StepError(
                 f"step '{ctx.step_id}': no target image shares a file name with the inputs"
             )
-        self.coef = None
-        self.writer = None
+        self.baselines: dict[str, Any] = {}
+        self.writers: dict[str, Any] = {}
+        self.skipped: set[str] = set()
         if p.baseline_source:
             src, tgt = ctx.images(p.baseline_source), ctx.images(p.baseline_target)
             tmap = {n: i for i, n in enumerate(tgt.names)}
@@ -210,62 +223,113 @@ class TranslateScores:
                 raise StepError(
                     f"step '{ctx.step_id}': the baseline source and target share no file names"
                 )
-            self.coef = fit_affine_colour(
-                [src.load(i) for i, _ in sel], [tgt.load(j) for _, j in sel]
-            )
-            ctx.info["baseline"] = (
-                "per-channel affine colour map fitted by least squares on the training pairs"
-            )
-            self.writer = ctx.image_writer("baseline")
+            pairs = ((src.load(i), tgt.load(j)) for i, j in sel)
+            try:
+                self.baselines = fit_baselines(pairs, p.baselines)
+            except ValueError as e:  # a source and its target of different sizes
+                raise StepError(
+                    f"step '{ctx.step_id}': cannot fit the baselines on {p.baseline_source} -> "
+                    f"{p.baseline_target}: {e}",
+                    hint="give baseline_source and baseline_target images of the same size, pair by pair",
+                ) from None
+            for name in set(p.baselines) - set(self.baselines):
+                ctx.warn(f"baseline {name} left out: the training pairs differ in size")
+            ctx.info["baselines"] = {
+                n: f"{b.description}, fitted on {len(sel)} training pairs"
+                for n, b in self.baselines.items()
+            }
+            self.writers = {n: ctx.image_writer(BASELINE_OUTPUTS[n]) for n in self.baselines}
         self.per_image: dict[str, dict[str, float]] = {}
 
     def add(self, i: int, inp: np.ndarray, pred: np.ndarray) -> None:
-        from .metrics import apply_affine_colour, psnr, ssim
+        from .metrics import psnr, ssim
 
-        base = None
-        if self.writer is not None:
-            base = apply_affine_colour(inp, self.coef)
-            self.writer.add(base, name=self.names[i])
+        bases = {}
+        for name, b in self.baselines.items():
+            if not b.applies(inp.shape):
+                if name not in self.skipped:
+                    self.skipped.add(name)
+                    self.ctx.warn(
+                        f"baseline {name} left out: it applies to {b.shape[1]}x{b.shape[0]} "
+                        f"images only, and {self.names[i]} is {inp.shape[1]}x{inp.shape[0]}"
+                    )
+                continue
+            bases[name] = b.apply(inp)
+            self.writers[name].add(bases[name], name=self.names[i])
         if i not in self.pairs:
             return
         truth = self.target.load(self.pairs[i])
         if pred.shape != truth.shape:
             return
         row = {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth)}
-        if base is not None:
-            row["baseline_psnr"] = psnr(base, truth)
-            row["baseline_ssim"] = ssim(base, truth)
+        for name, base in bases.items():
+            row[f"{name}_psnr"] = psnr(base, truth)
+            row[f"{name}_ssim"] = ssim(base, truth)
         self.per_image[self.names[i]] = {k: round(v, 4) for k, v in row.items()}
 
     def finish(self) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
-        if self.writer is not None:
-            outputs["baseline"] = self.writer.finish(
-                method="per-channel affine colour map", coefficients=self.coef.round(5).tolist()
-            )
-        return _summary(self.ctx, self.coef, self.per_image, outputs)
+        for name, w in self.writers.items():
+            b = self.baselines[name]
+            meta: dict[str, Any] = {"method": b.description}
+            if name == "affine":
+                meta["coefficients"] = _affine_coef(b).round(5).tolist()
+            outputs[BASELINE_OUTPUTS[name]] = w.finish(**meta)
+        scored = [n for n in self.baselines if n not in self.skipped]
+        return _summary(self.ctx, self.baselines, scored, self.per_image, outputs)
+
+
+def _affine_coef(b: Any) -> np.ndarray:
+    """The affine baseline as (3, 2) ``[[a_R, b_R], ...]`` (on 0-255 values: the bias scales)."""
+    w = b.weights
+    return np.array([[w[c, c], w[3, c] * 255.0] for c in range(3)])
 
 
 def _summary(
-    ctx: Any, coef: Any, per_image: dict[str, dict[str, float]], outputs: dict[str, Any]
+    ctx: Any,
+    baselines: dict[str, Any],
+    scored: list[str],
+    per_image: dict[str, dict[str, float]],
+    outputs: dict[str, Any],
 ) -> dict[str, Any]:
     """The mean scores into ``ctx.metrics`` and metrics.json (the ``metrics`` output)."""
+    from .translate_baselines import strongest
+
     if not per_image:
         raise StepError(f"step '{ctx.step_id}': targets and outputs differ in size; cannot score")
-    keys = next(iter(per_image.values())).keys()
-    means = {k: round(float(np.mean([r[k] for r in per_image.values()])), 4) for k in keys}
-    ctx.metrics.update(means)
-    if coef is not None:
-        ctx.metrics["psnr_margin_db"] = round(means["psnr"] - means["baseline_psnr"], 3)
-    ctx.metrics["scored_images"] = len(per_image)
-    ctx.metrics["per_image"] = per_image
+    rows = list(per_image.values())
+    means = {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in rows[0]}
+    table = {n: {"psnr": means[f"{n}_psnr"], "ssim": means[f"{n}_ssim"]} for n in scored}
+    m = ctx.metrics
+    m["psnr"], m["ssim"] = means["psnr"], means["ssim"]
+    summary: dict[str, Any] = {"mean": means}
+    if table:
+        best = strongest(table)
+        # the strongest first: the gallery's deltas are against the first baseline
+        m["baseline_psnr"], m["baseline_ssim"] = table[best]["psnr"], table[best]["ssim"]
+        m["strongest_baseline"] = best
+        m["psnr_margin_db"] = round(means["psnr"] - table[best]["psnr"], 3)
+        m["ssim_margin"] = round(means["ssim"] - table[best]["ssim"], 4)
+        for n in scored:
+            m[f"{n}_psnr"], m[f"{n}_ssim"] = table[n]["psnr"], table[n]["ssim"]
+        summary.update(
+            strongest_baseline=best,
+            psnr_margin_db=m["psnr_margin_db"],
+            ssim_margin=m["ssim_margin"],
+            baselines={
+                n: {**table[n], "method": baselines[n].description, **baselines[n].info}
+                for n in scored
+            },
+        )
+        if "affine" in baselines:
+            coef = _affine_coef(baselines["affine"])
+            summary["baseline"] = {
+                "method": "per-channel affine colour map, least squares on the training pairs",
+                "coefficients": {c: coef[k].round(6).tolist() for k, c in enumerate("RGB")},
+            }
+    m["scored_images"] = len(per_image)
+    m["per_image"] = per_image
     art = ctx.file_artifact("metrics", "metrics.json")
-    summary: dict[str, Any] = {"mean": means, "psnr_margin_db": ctx.metrics.get("psnr_margin_db")}
-    if coef is not None:
-        summary["baseline"] = {
-            "method": "per-channel affine colour map, least squares on the training pairs",
-            "coefficients": {c: coef[k].round(6).tolist() for k, c in enumerate("RGB")},
-        }
     summary["per_image"] = per_image
     write_json(art.path, summary)
     outputs["metrics"] = art

@@ -49,12 +49,24 @@ class ImagesParams(Params):
 
 class ScenesParams(Params):
     count: int = Field(200, ge=1, le=100_000, description="number of training pairs")
-    holdout: int = Field(32, ge=0, le=100_000, description="number of held-out pairs")
+    holdout: int = Field(
+        32,
+        ge=0,
+        le=100_000,
+        description="number of held-out test pairs (`holdout_*`: report on these)",
+    )
+    validation: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="number of validation pairs (`val_*`: make recipe choices on these, never on "
+        "the holdout); other scenes than the training and holdout ones",
+    )
     size: int = Field(64, ge=32, le=512, description="image edge in pixels (32 to 512)")
     unpaired: bool = Field(
         False,
-        description="shuffle the day set apart from the night set (unpaired data for CycleGAN); "
-        "the holdout pairs stay paired",
+        description="unpaired data for CycleGAN: the day set shows `count` other scenes than the "
+        "night set (disjoint, in shuffled order); the holdout and validation pairs stay paired",
     )
 
 
@@ -163,7 +175,8 @@ def register_steps(register):
             name="synthetic-scenes",
             params=ScenesParams,
             run="artforge.steps.scenes_step:run",
-            outputs=("night", "day", "holdout_night", "holdout_day"),
+            outputs=("night", "day", "holdout_night", "holdout_day", "val_night", "val_day"),
+            version="2",  # 2: validation pairs; unpaired days from other scenes than the nights
             description="Paired night/day renderings of procedural landscapes and towns (the main job's data)",
         )
     )

@@ -22,6 +22,10 @@ MAX_GRID = 400  # thumbnails shown per image output (the zip and the folder hold
 MAX_COMPARE = 120  # pairs offered by one comparison slider
 BASELINE_WORDS = (
     "baseline",
+    "mean_image",
+    "affine",
+    "colour_matrix",
+    "pixel_ridge",
     "bicubic",
     "bilinear",
     "nearest",

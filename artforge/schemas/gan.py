@@ -256,17 +256,24 @@ class TranslateParams(Params):
     )
     baseline_source: InputRef | None = Field(
         None,
-        description="training inputs for the per-channel affine colour baseline (fitted by least "
-        "squares from baseline_source to baseline_target)",
+        description="training inputs for the baselines (fitted from baseline_source to "
+        "baseline_target, paired by file name; scored beside the model, the margin is against "
+        "the strongest)",
     )
-    baseline_target: InputRef | None = Field(None, description="training targets for the baseline")
+    baseline_target: InputRef | None = Field(None, description="training targets for the baselines")
+    baselines: list[Literal["mean_image", "affine", "colour_matrix", "pixel_ridge"]] = Field(
+        ["mean_image", "affine", "colour_matrix", "pixel_ridge"],
+        min_length=1,
+        description="which baselines to fit: the mean training target, a per-channel affine colour "
+        "map, a 3x3 colour matrix + bias, a 3x3 + bias per pixel position (ridge)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TranslateParams:
         if (self.baseline_source is None) != (self.baseline_target is None):
             raise ValueError("give both baseline_source and baseline_target, or neither")
         if self.baseline_source is not None and self.target is None:
-            raise ValueError("the colour baseline is scored against `target`: give it too")
+            raise ValueError("the baselines are scored against `target`: give it too")
         return self
 
 

@@ -32,6 +32,7 @@ def test_main_recipe_runs_on_keras_at_a_tiny_size(tmp_path):
         "size": 32,
         "pairs": 8,
         "holdout": 4,
+        "validation": 2,
         "epochs": 1,
         "decay_epochs": 1,
         "batch": 4,

@@ -265,6 +265,7 @@ def test_the_shipped_recipe_runs_at_a_tiny_size(tmp_path):
         "vars.size=32",
         "vars.images=6",
         "vars.holdout=2",
+        "vars.validation=2",
         "vars.epochs=1",
         "vars.decay_epochs=0",
         "vars.ngf=8",

@@ -17,6 +17,7 @@ TINY = {
     "size": 32,
     "pairs": 8,
     "holdout": 4,
+    "validation": 2,
     "epochs": 1,
     "decay_epochs": 1,
     "batch": 4,
@@ -58,7 +59,7 @@ def test_main_recipe_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     collage = json.loads((steps / "collage/record.json").read_text())
     assert collage["outputs"]["sheets"]["meta"]["labels"] == [
         "night",
-        "colour-map baseline",
+        "per-pixel ridge baseline",
         "pix2pix day",
         "true day",
         "ESPCN x2",

@@ -19,11 +19,18 @@ STEPS = [
         name="translate",
         params=TranslateParams,
         run="artforge_keras.gan_steps:translate",
-        outputs=("images", "metrics", "baseline"),
+        outputs=(
+            "images",
+            "metrics",
+            "baseline",
+            "baseline_mean",
+            "baseline_matrix",
+            "baseline_ridge",
+        ),
         description="Apply a trained generator (Keras, or converted from torch) to images of any "
         "size (padding or tiling); PSNR/SSIM vs a target",
         backend="keras",
-        version="2",  # 2: the colour baseline's images are an output (as the torch step)
+        version="3",  # 3: four baselines, the margin against the strongest (as the torch step)
     ),
     StepType(
         name="sample",

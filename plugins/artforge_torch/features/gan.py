@@ -18,10 +18,10 @@ STEPS = [
         name="translate",
         params=TranslateParams,
         run="artforge_torch.gan_steps:translate",
-        outputs=("images", "metrics", "baseline"),
+        outputs=("images", "metrics", "baseline", "baseline_mean", "baseline_matrix", "baseline_ridge"),
         description="Apply a trained generator to images of any size (padding or tiling); PSNR/SSIM vs a target",
         backend="torch",
-        version="2",  # 2: the colour baseline's images are an output
+        version="3",  # 3: four baselines (their images are outputs), the margin against the strongest
     ),
     StepType(
         name="sample",
