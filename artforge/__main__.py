@@ -6,8 +6,7 @@ Data-parallel training (see README, "Scale-out")::
     artforge run RECIPE --nproc N ...     # the same, launched for you
 """
 
-import sys
 
-from artforge.cli import main
+from artforge.cli import entry
 
-sys.exit(main())
+entry()

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ArtforgeError
+from .errors import ArtforgeError, ResourceError
 
 _DEBUG = {"on": False}
 # what Ctrl-C prints (the README quotes it; tests/reliability/test_named_errors.py checks both)
@@ -507,6 +507,24 @@ def _rank_tag() -> str:
     return f" (rank {rank})" if rank else ""
 
 
+def entry() -> None:
+    """The ``artforge`` command (and ``python -m artforge``): :func:`main`, then exit.
+
+    After a full disk or another resource error in a process that loaded HDF5 (Keras weights
+    files), the exit skips the interpreter's clean-up: HDF5's own exit-time handling of a file
+    whose write failed can crash the process (a segmentation fault, exit status 139) after
+    artforge has printed its message, instead of ending with exit status 2."""
+    code = main()
+    if _HARD_EXIT["on"] and "h5py" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+_HARD_EXIT = {"on": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     code = _main(argv)
     status_file = os.environ.get("ARTFORGE_EXIT_FILE")
@@ -545,6 +563,7 @@ def _main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except ArtforgeError as exc:
+        _HARD_EXIT["on"] = isinstance(exc, ResourceError)
         click.echo(f"error{_rank_tag()}: {exc}", err=True)
         if _DEBUG["on"] and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
@@ -559,6 +578,7 @@ def _main(argv: list[str] | None = None) -> int:
         if found is not None:
             err = _resource_error(found)
             if isinstance(err, ArtforgeError):
+                _HARD_EXIT["on"] = True
                 click.echo(f"error: {err}", err=True)
                 return err.exit_code
         if _DEBUG["on"]:
@@ -570,4 +590,4 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

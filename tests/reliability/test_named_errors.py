@@ -179,6 +179,55 @@ def test_a_real_full_disk_in_keras_save_weights(full_disk, tally):
     tally["full disks inside framework code named"] += 1
 
 
+H5SAVE = """import os
+from pathlib import Path
+
+from artforge.api import Params, StepType, hookimpl
+
+
+class P(Params):
+    pass
+
+
+def run(ctx, p):
+    import keras
+    from artforge_keras.training.checkpoint import save_weights_file
+
+    net = keras.Sequential([keras.Input((128,)), keras.layers.Dense(256)])
+    save_weights_file(Path(os.environ["FULL_DISK"]) / "g.weights.h5", net)
+
+
+@hookimpl
+def register_steps(register):
+    register(StepType(name="h5save", params=P, run=run))
+"""
+
+
+@pytest.mark.slow  # TensorFlow's import
+def test_the_artforge_command_exits_2_after_a_full_disk_in_keras(full_disk, tmp_path, tally):
+    """Through `python -m artforge`: "the disk is full" and exit status 2, not the
+    segmentation fault HDF5's exit-time clean-up can cause after its failed write."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    (tmp_path / "h5save.py").write_text(H5SAVE)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: s\nbackend: keras\nplugins: [h5save.py]\nsteps:\n  - id: z\n    uses: h5save\n"
+    )
+    env = {**subprocess_env(), "FULL_DISK": str(full_disk)}
+    r = subprocess.run(
+        [sys.executable, "-m", "artforge", "run", str(recipe), "--out", str(tmp_path / "o"), "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "disk is full" in r.stderr, r.stderr[-2000:]
+    tally["full disks inside framework code named"] += 1
+
+
 # -- through a real training step ----------------------------------------------------------------
 @pytest.fixture
 def train_recipe(tmp_path):
