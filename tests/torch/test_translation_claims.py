@@ -6,6 +6,7 @@ cut to its data, training and scoring steps, with smaller ``vars`` set on the co
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,10 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("ARTFORGE_KNOWN_GAPS"),
+    reason="a known gap (issue 16) that costs ~2 min of CI to confirm: set ARTFORGE_KNOWN_GAPS=1",
+)
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
