@@ -91,8 +91,20 @@ def setup(launch: Any) -> Group:
 
 
 def _destroy() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group at exit, all ranks together: gloo aborts a process
+    ("terminate called without an active exception") when a peer closes its connections
+    while this rank is still tearing its own down, so the ranks meet at a barrier first. A
+    rank whose peer has died (or is stuck in a collective) waits at most 30 s there."""
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
+        else:
+            dist.barrier()
+    except Exception:  # noqa: BLE001 - a peer is gone: leave anyway
+        pass
+    dist.destroy_process_group()
 
 
 def device_spec(spec: str, group: Group) -> str:
