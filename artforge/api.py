@@ -32,10 +32,17 @@ from .errors import (
 from .hookspecs import hookimpl
 from .images import as_uint8, load_image, resize, resize_crop, save_png
 from .params import InputRef, Params
-from .registry import Backend, StepType
+from .registry import Backend, Component, StepType
 from .seeding import derive_seed
 
 API_VERSION = __version__
+
+
+class Options(Params):
+    """Base class of a component's own settings (``Component(..., options=MyOptions)``): a
+    step's ``options:`` are validated with it when the recipe loads (unknown keys get a
+    did-you-mean with file and line), and the validated values, defaults filled in, enter the
+    step's cache key. Fields take a default and a ``description`` (``artforge plugins``)."""
 
 
 @dataclass
@@ -106,6 +113,7 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "CheckpointError",
+    "Component",
     "DataError",
     "Diverged",
     "FileArtifact",
@@ -113,6 +121,7 @@ __all__ = [
     "ImageSetWriter",
     "InputRef",
     "ModelArtifact",
+    "Options",
     "Params",
     "PluginError",
     "RecipeError",

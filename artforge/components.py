@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,10 @@ from .errors import StepError
 
 
 def _loaded(ctx: Any, kind: str, name: str) -> tuple[Any, Any]:
-    """The loaded factory and the registry entry of a registered component."""
+    """The loaded factory and the registry entry of a registered component (a context
+    without a registry, as in a unit test, uses the installed plugins')."""
+    if ctx.registry is None:
+        ctx.registry = default_registry()
     factory = ctx.component(kind, name)  # a clear StepError when it is not registered
     return factory, ctx.registry.component(kind, name, ctx.backend)
 
@@ -34,9 +37,10 @@ def _loaded(ctx: Any, kind: str, name: str) -> tuple[Any, Any]:
 def run_gan_trainer(
     ctx: Any, p: Any, build_data: Callable[[Any, Any, str], tuple[Any, str]], base: str
 ) -> dict[str, Any]:
-    """``train-gan`` with the registered trainer ``p.model``. ``build_data(ctx, p, kind)``
-    is the backend's: the training data of that kind and a few words on it for the log;
-    ``base`` names the backend's trainer base class for error hints."""
+    """``train-gan`` with the registered trainer ``p.model``: a built-in model (registered by
+    its backend as a function ``run(ctx, params)``) or a plugin's. ``build_data(ctx, p,
+    kind)`` is the backend's: the training data of that kind and a few words on it for the
+    log; ``base`` names the backend's trainer base class for error hints."""
     factory, comp = _loaded(ctx, "trainer", p.model)
     who = f"trainer '{p.model}' of plugin '{comp.plugin}'"
     if comp.data is None:
@@ -149,3 +153,191 @@ def run_style_optimiser(
         m["content_loss_final"] = float(f"{float(np.mean(contents)):.4g}")
     m["seconds_per_image"] = round(float(np.median(times)), 4)
     return out.finish()
+
+
+# -- registration: one helper for every backend plugin --------------------------------------------
+def backend_hooks(backend: Any, features: tuple[str, ...]) -> tuple[Callable[..., None], ...]:
+    """The five registration hooks of a backend plugin, from its feature modules.
+
+    ``backend`` is the :class:`artforge.api.Backend` it declares; ``features`` name modules
+    (imported when the hooks run, skipped when absent) whose module-level lists are
+    registered exactly as a third-party plugin registers its own: ``STEPS`` (StepType),
+    ``MODELS``, ``TRAINERS`` and ``STYLE_OPTIMISERS``. An item of the last three is a
+    :class:`artforge.api.Component` (its ``backend`` is set to this backend's name when
+    None), or a tuple ``(kind, name, factory, description)`` for ``MODELS`` and ``(name,
+    factory, description[, data])`` for the others. Feature modules import only pydantic and
+    artforge, never the framework. Use in a backend's ``plugin.py``::
+
+        (register_backends, register_steps, register_models, register_trainers,
+         register_style_optimisers) = backend_hooks(Backend(name="torch", ...), FEATURES)
+    """
+    import importlib
+    from dataclasses import replace
+
+    from .hookspecs import hookimpl
+    from .registry import Component
+
+    name = backend.name
+
+    def modules() -> Iterator[Any]:
+        for mod_name in features:
+            try:
+                yield importlib.import_module(mod_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != mod_name:  # a real import error inside the module
+                    raise
+
+    def items(attr: str, kind: str | None) -> Iterator[Component]:
+        for mod in modules():
+            for item in getattr(mod, attr, ()):
+                if isinstance(item, Component):
+                    yield item if item.backend else replace(item, backend=name)
+                elif kind is None:  # MODELS: (kind, name, factory, description)
+                    k, n, factory, description = item
+                    yield Component(k, n, factory, backend=name, description=description)
+                else:  # (name, factory, description[, data])
+                    n, factory, description, *data = item
+                    yield Component(
+                        kind, n, factory, backend=name, description=description,
+                        data=next(iter(data), None),
+                    )  # fmt: skip
+
+    def forward(register: Callable[..., None], c: Component, model: bool) -> None:
+        extra = {f: getattr(c, f) for f in ("data", "options", "version", "loader")}
+        extra = {k: v for k, v in extra.items() if v not in (None, "1")}
+        head = (c.kind, c.name) if model else (c.name,)
+        register(*head, c.factory, backend=c.backend, description=c.description, **extra)
+
+    @hookimpl
+    def register_backends(register):
+        register(backend)
+
+    @hookimpl
+    def register_steps(register):
+        for mod in modules():
+            for step_type in getattr(mod, "STEPS", ()):
+                register(step_type)
+
+    @hookimpl
+    def register_models(register):
+        for c in items("MODELS", None):
+            forward(register, c, True)
+
+    @hookimpl
+    def register_trainers(register):
+        for c in items("TRAINERS", "trainer"):
+            forward(register, c, False)
+
+    @hookimpl
+    def register_style_optimisers(register):
+        for c in items("STYLE_OPTIMISERS", "style-optimiser"):
+            forward(register, c, False)
+
+    return (
+        register_backends,
+        register_steps,
+        register_models,
+        register_trainers,
+        register_style_optimisers,
+    )
+
+
+# -- typed options and versions, checked when the recipe loads -------------------------------------
+def _context_component(info: Any, kind: str, name: str | None) -> Any:
+    from .params import registered_component
+
+    return None if name is None else registered_component(info, kind, name)
+
+
+def validate_options(info: Any, kind: str, name: str | None, options: dict[str, Any]) -> dict:
+    """A step's ``options:`` for the registered ``kind`` component ``name``, validated with
+    its ``Options`` class when it has one (defaults filled in, so they enter the cache key).
+    Raises a pydantic error the recipe loader reports with file, line and did-you-mean."""
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
+
+    from .errors import suggest
+
+    comp = _context_component(info, kind, name)
+    if comp is None or comp.options is None:
+        return options
+    try:
+        return comp.options.model_validate(options).model_dump(mode="json")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        fields = list(comp.options.model_fields)
+        who = f"{kind} '{name}' (plugin {comp.plugin})"
+        if err["type"] == "extra_forbidden":
+            message = f"unknown option '{key}' of {who}"
+            hint = suggest(str(err["loc"][-1]), fields) or (
+                "its options: " + ", ".join(fields) if fields else f"{name} takes no options"
+            )
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            message = f"option '{key}' of {who}: {msg} (got {err.get('input')!r})"
+            hint = comp.options.model_fields.get(str(err["loc"][0]), None)
+            hint = getattr(hint, "description", None)
+        raise PydanticCustomError(
+            "artforge_name", "{message}", {"message": message, "hint": hint}
+        ) from None
+
+
+def component_version(info: Any, kind: str, name: str | None) -> str | None:
+    """The ``version`` of the registered ``kind`` component ``name`` when it is not "1"
+    (None otherwise): a step puts it in its parameters' dump, so it enters the cache key."""
+    comp = _context_component(info, kind, name)
+    if comp is None or comp.version in (None, "", "1"):
+        return None
+    return str(comp.version)
+
+
+# -- trained generators, rebuilt through the registry ----------------------------------------------
+def trained_generator(
+    registry: Any,
+    backend: str,
+    meta: dict[str, Any],
+    path: Any,
+    direction: str,
+    default: Callable[[Callable, dict[str, Any], Any], Any],
+) -> Any:
+    """The trained generator of a model artifact, for ``translate`` and ``sample``: the
+    ``generator`` registered for ``backend`` under the artifact's ``meta["arch"]`` (built in
+    or a plugin's), rebuilt by its ``loader(meta, path, direction)``, or else by the
+    backend's ``default(factory, meta, path)`` (``factory(**meta["kwargs"])`` with the weights
+    file loaded). ``registry`` None: the installed plugins' registry."""
+    from .errors import StepError
+
+    if registry is None:
+        registry = default_registry()
+    arch = meta.get("arch")
+    try:
+        comp = registry.component("generator", str(arch), backend)
+    except LookupError as exc:
+        raise StepError(
+            f"cannot rebuild a '{arch}' generator: {exc}",
+            hint="translate and sample use generators registered with register_models "
+            "(`artforge plugins` lists them); install the plugin that trained this model",
+        ) from None
+    loader = comp.load_loader()
+    if loader is not None:
+        return loader(meta, path, direction)
+    if "kwargs" not in meta:
+        raise StepError(
+            f"the '{arch}' model artifact has no kwargs in its meta to rebuild the generator",
+            hint="export generators with meta kwargs (the constructor's keyword arguments), "
+            "or register the generator with loader=",
+        )
+    return default(comp.load(), meta, path)
+
+
+_DEFAULT_REGISTRY: list[Any] = []
+
+
+def default_registry() -> Any:
+    """The registry of the installed plugins (built once), for callers without a step context."""
+    if not _DEFAULT_REGISTRY:
+        from .plugins import PluginHost
+
+        _DEFAULT_REGISTRY.append(PluginHost().registry)
+    return _DEFAULT_REGISTRY[0]

@@ -162,6 +162,30 @@ def registered_data(
     return data, described
 
 
+def image_to_image(ctx: Any, meta: dict[str, Any]) -> None:
+    """Refuse, for ``translate``, a generator that draws images from noise (``nz`` in its
+    meta: dcgan, cdcgan, or a registered one)."""
+    if meta.get("nz") is not None:
+        raise StepError(
+            f"step '{ctx.step_id}': cannot translate with a '{meta.get('arch')}' model: it "
+            "draws images from noise",
+            hint="sample from it with the sample step; translate takes an image-to-image "
+            "generator (pix2pix, cyclegan, or one a plugin registers)",
+        )
+
+
+def noise_to_image(ctx: Any, meta: dict[str, Any]) -> None:
+    """Refuse, for ``sample``, a generator that does not draw images from noise (no ``nz``
+    in its meta: pix2pix, cyclegan)."""
+    if meta.get("nz") is None:
+        raise StepError(
+            f"step '{ctx.step_id}': expected a dcgan/cdcgan generator (a model with nz in its "
+            f"meta), got a '{meta.get('arch')}' model",
+            hint="sample from the generator of a train-gan step with model: dcgan or cdcgan, "
+            "or of a registered trainer whose generator maps noise to images",
+        )
+
+
 def translate_batches(
     images: Any, batch_size: int, alone_over: int = 1024
 ) -> Iterator[list[tuple[int, np.ndarray]]]:
@@ -334,3 +358,50 @@ def _summary(
     write_json(art.path, summary)
     outputs["metrics"] = art
     return outputs
+
+
+# -- the GAN step types, declared once for every backend ---------------------------------------
+TRANSLATE_OUTPUTS = ("images", "metrics", *BASELINE_OUTPUTS.values())
+
+
+def gan_step_types(backend: str, module: str, sample_module: str, note: str = "") -> list[Any]:
+    """The ``train-gan``, ``translate`` and ``sample`` step types of ``backend``: the same
+    schema, outputs, version and description on every backend (``note`` adds a few words);
+    ``module`` holds the backend's ``train_gan`` and ``translate`` runtimes (``"pkg.mod"``),
+    ``sample_module`` its ``sample``. Every model, generator and trainer they use comes from
+    the registry (``register_models``, ``register_trainers``)."""
+    from .registry import StepType
+    from .schemas.gan import SampleParams, TrainGanParams, TranslateParams
+
+    return [
+        StepType(
+            name="train-gan",
+            params=TrainGanParams,
+            run=f"{module}:train_gan",
+            outputs=("generator", "samples"),
+            description=f"Train a GAN{note} (pix2pix, dcgan, cdcgan, cyclegan, or a registered "
+            "trainer) with checkpoints, resume and a divergence guard",
+            backend=backend,
+        ),
+        StepType(
+            name="translate",
+            params=TranslateParams,
+            run=f"{module}:translate",
+            outputs=TRANSLATE_OUTPUTS,
+            description=f"Apply a trained generator{note} (any registered architecture) to "
+            "images of any size (padding or tiling); PSNR/SSIM vs a target",
+            backend=backend,
+            version="3",  # 3: four baselines (their images are outputs), the margin against the strongest
+        ),
+        StepType(
+            name="sample",
+            params=SampleParams,
+            run=f"{sample_module}:sample",
+            outputs=("images", "grid", "walk"),
+            description=f"Draw images from a trained noise-to-image generator{note} "
+            "(dcgan/cdcgan or a registered one): labelled samples, a per-class grid, a latent "
+            "walk (slerp) strip and looping GIF; scores vs real images",
+            backend=backend,
+            version="2",  # 2: precision/recall, diversity, novelty, means_* and flags
+        ),
+    ]

@@ -503,10 +503,28 @@ def _check_step_type(st: Any, plugin: str) -> None:
 
 
 def _check_component_data(c: Component, plugin: str) -> None:
-    """``data=`` says what a trainer trains on (``train-gan`` builds it); nothing else has it."""
+    """``options=`` is a pydantic model, ``version=`` a string, ``loader=`` a generator's;
+    ``data=`` says what a trainer trains on (``train-gan`` builds it); nothing else has it."""
+    what = f"plugin '{plugin}': {c.kind} '{c.name}'"
+    if c.options is not None and not (
+        isinstance(c.options, type) and issubclass(c.options, BaseModel)
+    ):
+        raise PluginError(
+            f"{what} is registered with options={c.options!r}, which is not a pydantic model",
+            hint="subclass artforge.api.Options: class Options(Options): strength: float = 1.0",
+        )
+    if not isinstance(c.version, str) or not c.version:
+        raise PluginError(
+            f"{what} is registered with version={c.version!r}; a version is a string such as '2'",
+            hint="bump it when the component's results change: it enters the cache key",
+        )
+    if c.loader is not None and c.kind != "generator":
+        raise PluginError(
+            f"{what} is registered with loader=, but only generators take one",
+            hint="loader(meta, path, direction) rebuilds a trained generator for translate/sample",
+        )
     if c.data is None:
         return
-    what = f"plugin '{plugin}': {c.kind} '{c.name}'"
     if c.kind != "trainer":
         raise PluginError(
             f"{what} is registered with data={c.data!r}, but only trainers take data=",

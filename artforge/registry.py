@@ -78,20 +78,46 @@ class Backend:
 
 @dataclass
 class Component:
-    """A model, trainer or style-transfer optimiser offered by a backend plugin."""
+    """A model, trainer or style-transfer optimiser offered by a plugin (built-ins included).
 
-    kind: str  # e.g. "generator", "discriminator", "trainer", "style-optimiser"
+    Args:
+        kind: ``generator``, ``discriminator``, ``sr``, ``features``, ``trainer``,
+            ``style-optimiser``, ...
+        name: what a recipe names (``model: NAME``, ``method: NAME``, ``generator: NAME``) and
+            what a generator artifact's ``meta["arch"]`` says.
+        factory: the class or function (or a ``"module:attr"`` string, imported only when a
+            step needs it).
+        backend: the backend it is for, or None for any.
+        data: trainers: the training data ``train-gan`` builds for it (one of
+            :data:`TRAINER_DATA`); a trainer registered without it (``fast-style``) is not one
+            ``train-gan`` can run.
+        options: a pydantic model (an :class:`artforge.api.Options` subclass) of the
+            component's own settings, validated when the recipe loads (``options:`` of the
+            step; unknown keys get a did-you-mean with file and line). None: it takes none.
+        version: bump it when the component's results change for the same settings: it
+            enters the cache key of the steps that use it.
+        loader: generators: ``loader(meta, path, direction) -> network`` rebuilds a trained
+            generator from its model artifact for ``translate``/``sample`` (``"module:attr"``
+            string or callable). None: the backend builds ``factory(**meta["kwargs"])`` and
+            loads its weights file.
+    """
+
+    kind: str
     name: str
     factory: Callable | str
     backend: str | None = None
     description: str = ""
     plugin: str = ""
-    # trainers: the training data ``train-gan`` builds for it (one of TRAINER_DATA); a
-    # trainer registered without it (``fast-style``) is not one ``train-gan`` can run
     data: str | None = None
+    options: type[BaseModel] | None = None
+    version: str = "1"
+    loader: Callable | str | None = None
 
     def load(self) -> Any:
         return load_object(self.factory, f"{self.kind} {self.name}")
+
+    def load_loader(self) -> Callable | None:
+        return None if self.loader is None else load_object(self.loader, f"{self.name} loader")
 
 
 @dataclass

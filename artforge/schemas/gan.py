@@ -24,11 +24,14 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
+
+from artforge.components import component_version, validate_options
 
 from artforge.params import (
     InputRef,
@@ -54,8 +57,11 @@ class TrainGanParams(Params):
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="a registered trainer's own settings (see its plugin's documentation)",
+        description="a registered trainer's own settings, checked against its Options when the "
+        "recipe loads (`artforge plugins` and its plugin's documentation list them)",
     )
+    # the chosen trainer's version when it is not "1": in the dump, so in the cache key
+    _version: str | None = PrivateAttr(None)
     # -- data -----------------------------------------------------------------------------
     source: InputRef | None = Field(
         None, description="pix2pix: input images (A); cyclegan: domain A"
@@ -152,12 +158,20 @@ class TrainGanParams(Params):
     def _model(cls, v: str, info: ValidationInfo) -> str:
         return check_registered(v, info, kind="trainer", builtin=GAN_MODELS, what="model")
 
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return validate_options(info, "trainer", info.data.get("model"), v)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
-        # no `options` key unless set: the cache keys of built-in models stay as they were
+        # no `options` key unless set: the cache keys of built-in models stay as they were;
+        # a trainer's version other than "1" enters the dump, so the cache key
         data = handler(self)
         if not self.options:
             data.pop("options", None)
+        if self._version is not None:
+            data["trainer_version"] = self._version
         return data
 
     @model_validator(mode="after")
@@ -210,6 +224,7 @@ class TrainGanParams(Params):
     def _check_registered(self, info: ValidationInfo) -> TrainGanParams:
         """A registered trainer: the inputs of its data kind (as the built-in of that kind)."""
         comp = registered_component(info, "trainer", self.model)
+        self._version = component_version(info, "trainer", self.model)
         data = comp.data if comp is not None else None
         name = self.model
         if data in ("paired", "unpaired") and self.folder is None and (
@@ -334,6 +349,21 @@ class SampleParams(Params):
     )
     batch_size: int = Field(256, ge=1, le=4096, description="images per forward pass")
 
+    _version: str | None = PrivateAttr(None)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return validate_options(info, "generator", info.data.get("generator"), v)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # a registered generator's version other than "1" enters the dump, so the cache key
+        data = handler(self)
+        if self._version is not None:
+            data["generator_version"] = self._version
+        return data
+
     @field_validator("generator")
     @classmethod
     def _generator(cls, v: str | None, info: ValidationInfo) -> str | None:
@@ -344,7 +374,8 @@ class SampleParams(Params):
         return check_registered(v, info, kind="generator", builtin=(), what="generator")
 
     @model_validator(mode="after")
-    def _check(self) -> SampleParams:
+    def _check(self, info: ValidationInfo) -> SampleParams:
+        self._version = component_version(info, "generator", self.generator)
         if (self.model is None) == (self.generator is None):
             raise ValueError(
                 "give `model` (a trained generator) or `generator` (a registered one), not both"

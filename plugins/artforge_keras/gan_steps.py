@@ -9,26 +9,18 @@ from typing import Any
 import numpy as np
 
 from artforge.api import StepError
-from artforge.gan_steps import TranslateScores, translate_batches
-
-# model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
-TRAINERS: dict[str, str] = {
-    "pix2pix": "artforge_keras.gan_steps:train_pix2pix",
-    "cyclegan": "artforge_keras.cyclegan:train_cyclegan",
-    "dcgan": "artforge_keras.gan_steps:train_dcgan",
-    "cdcgan": "artforge_keras.gan_steps:train_dcgan",
-}
+from artforge.gan_steps import TranslateScores, image_to_image, translate_batches
 
 
 def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
-    spec = TRAINERS.get(p.model)
-    if spec is None:  # a GAN trainer a plugin registered (validated when the recipe loaded)
-        from .registered import train_registered
+    """``train-gan``: the trainer registered as ``p.model`` for this backend (the built-in
+    pix2pix, cyclegan, dcgan and cdcgan are registered like any plugin's:
+    :mod:`artforge_keras.features.gan`), with the training data of its kind."""
+    from artforge.components import run_gan_trainer
 
-        return train_registered(ctx, p)
-    from artforge.registry import load_object
+    from .registered import build_data
 
-    return load_object(spec)(ctx, p)
+    return run_gan_trainer(ctx, p, build_data, "artforge_keras.training.trainer.GANTrainer")
 
 
 def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
@@ -76,34 +68,25 @@ def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
 
 
 # -- translate ------------------------------------------------------------------------------
-def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB"):
-    """Rebuild a generator from a model artifact's meta and load its weights: Keras'
-    ``.weights.h5``, or a PyTorch backend's ``.safetensors`` (converted layer by layer)."""
+def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None):
+    """Rebuild a trained generator from a model artifact's meta and weights: the generator
+    registered under ``meta["arch"]`` for this backend
+    (:func:`artforge.components.trained_generator`: its ``loader``, or ``factory(**kwargs)``
+    with Keras' ``.weights.h5`` or a PyTorch backend's ``.safetensors``, converted layer by
+    layer)."""
+    from artforge.components import trained_generator
+
     from .backend import keras_module
 
     keras_module()
-    arch = meta.get("arch")
-    if arch != "unet":
-        builder = ARCHS.get(arch)
-        if builder is None:
-            raise StepError(
-                f"cannot translate with a '{arch}' model in the keras backend",
-                hint="use a pix2pix generator, or run translate with backend: torch",
-            )
-        from artforge.registry import load_object
+    return trained_generator(registry, "keras", meta, path, direction, load_default)
 
-        return load_object(builder)(meta, path, direction)
-    from .nets.pix2pix import UNetGenerator
 
-    net = UNetGenerator(**meta["kwargs"])
+def load_default(factory: Any, meta: dict[str, Any], path: Any):
+    """``factory(**meta["kwargs"])`` with the weights at ``path`` loaded (either backend's)."""
+    net = factory(**meta["kwargs"])
     load_weights_any(net, path, meta)
     return net
-
-
-# arch name -> "module:function(meta, path, direction) -> keras.Model"; other GANs add theirs.
-ARCHS: dict[str, str] = {
-    "resnet": "artforge_keras.cyclegan:build_resnet",
-}
 
 
 def load_weights_any(net, path: Any, meta: dict[str, Any]) -> None:
@@ -242,9 +225,10 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     images = ctx.images(p.images)
     if len(images) == 0:
         raise StepError(f"step '{ctx.step_id}': no images to translate")
+    image_to_image(ctx, art.meta)
     rt = runtime(ctx.device, "auto")
     with rt.scope():
-        net = build_generator(art.meta, art.path, p.direction)
+        net = build_generator(art.meta, art.path, p.direction, ctx.registry)
     fn = inference_fn(net, rt)
     multiple = int(art.meta.get("multiple", 4))
     ctx.info.update(rt.describe())

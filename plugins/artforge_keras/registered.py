@@ -19,12 +19,6 @@ from typing import Any
 from artforge.gan_steps import registered_data, unpaired_images
 
 
-def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
-    from artforge.components import run_gan_trainer
-
-    return run_gan_trainer(ctx, p, build_data, "artforge_keras.training.trainer.GANTrainer")
-
-
 def build_data(ctx: Any, p: Any, kind: str) -> tuple[Any, str]:
     """The training data of ``kind`` from the step's parameters, as the built-in models
     build theirs, and a few words on it for the log (:func:`artforge.gan_steps.registered_data`

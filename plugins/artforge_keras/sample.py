@@ -14,23 +14,11 @@ from typing import Any
 import numpy as np
 
 from artforge.api import StepError
+from artforge.gan_steps import noise_to_image
 from artforge.sampling import run_sample
 
 from .backend import keras_module
-
-
-def load_generator(meta: dict[str, Any], path: Any):
-    from .gan_steps import load_weights_any
-    from .nets.dcgan import DCGANGenerator
-
-    if meta.get("arch") != "dcgan":
-        raise StepError(
-            f"expected a dcgan/cdcgan generator, got a '{meta.get('arch')}' model",
-            hint="sample from the generator of a train-gan step with model: dcgan or cdcgan",
-        )
-    net = DCGANGenerator(**meta["kwargs"])
-    load_weights_any(net, path, meta)
-    return net
+from .gan_steps import build_generator
 
 
 def generator_fn(net, rt: Any, batch_size: int):
@@ -85,8 +73,9 @@ def sample(ctx: Any, p: Any) -> dict[str, Any]:
     rt = runtime(ctx.device, "off")
     fresh_session(ctx.seed)
     rt.apply_policy()
-    with rt.scope():
-        net = load_generator(art.meta, art.path)
+    noise_to_image(ctx, art.meta)
+    with rt.scope():  # the generator registered under the model's arch (dcgan, or a plugin's)
+        net = build_generator(art.meta, art.path, "AtoB", ctx.registry)
     ctx.info.update(rt.describe())
     ctx.info["model_sha256"] = art.meta.get("sha256")
     if art.meta.get("backend") == "torch":

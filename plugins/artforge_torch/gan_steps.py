@@ -9,26 +9,18 @@ import numpy as np
 import torch
 
 from artforge.api import StepError
-from artforge.gan_steps import TranslateScores, translate_batches
-
-# model name -> "module:function(ctx, params) -> outputs"; other GANs add themselves here.
-TRAINERS: dict[str, str] = {
-    "pix2pix": "artforge_torch.gan_steps:train_pix2pix",
-    "cyclegan": "artforge_torch.cyclegan:train_cyclegan",
-    "dcgan": "artforge_torch.dcgan:train_dcgan",
-    "cdcgan": "artforge_torch.dcgan:train_dcgan",
-}
+from artforge.gan_steps import TranslateScores, image_to_image, translate_batches
 
 
 def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
-    spec = TRAINERS.get(p.model)
-    if spec is None:  # a GAN trainer a plugin registered (validated when the recipe loaded)
-        from .registered import train_registered
+    """``train-gan``: the trainer registered as ``p.model`` for this backend (the built-in
+    pix2pix, cyclegan, dcgan and cdcgan are registered like any plugin's:
+    :mod:`artforge_torch.features.gan`), with the training data of its kind."""
+    from artforge.components import run_gan_trainer
 
-        return train_registered(ctx, p)
-    from artforge.registry import load_object
+    from .registered import build_data
 
-    return load_object(spec)(ctx, p)
+    return run_gan_trainer(ctx, p, build_data, "artforge_torch.training.GANTrainer")
 
 
 # data-parallel under torchrun: every rank runs this step (GANTrainer shards it; rank 0 writes)
@@ -63,33 +55,29 @@ def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
 
 
 # -- translate ------------------------------------------------------------------------------
-def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB") -> torch.nn.Module:
-    """Rebuild a generator from a model artifact's meta and load its safetensors weights."""
-    from .training.checkpoint import import_safetensors
+def build_generator(
+    meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None
+) -> torch.nn.Module:
+    """Rebuild a trained generator from a model artifact's meta and weights, in eval mode:
+    the generator registered under ``meta["arch"]`` for this backend
+    (:func:`artforge.components.trained_generator`: its ``loader``, or ``factory(**kwargs)``
+    with the safetensors weights loaded)."""
+    from artforge.components import trained_generator
 
     if meta.get("backend") not in (None, "torch"):
         raise StepError(
             f"the model was trained with the {meta.get('backend')} backend; translate it with the same backend"
         )
-    arch = meta.get("arch")
-    if arch == "unet":
-        from .nets.pix2pix import UNetGenerator
-
-        net = UNetGenerator(**meta["kwargs"])
-        import_safetensors(path, net)
-        return net.eval()
-    builder = ARCHS.get(arch)
-    if builder is None:
-        raise StepError(f"cannot translate with a '{arch}' model", hint="use a pix2pix or cyclegan generator")
-    from artforge.registry import load_object
-
-    return load_object(builder)(meta, path, direction).eval()
+    return trained_generator(registry, "torch", meta, path, direction, load_default).eval()
 
 
-# arch name -> "module:function(meta, path, direction) -> nn.Module"; other GANs add theirs.
-ARCHS: dict[str, str] = {
-    "resnet": "artforge_torch.cyclegan:build_resnet",
-}
+def load_default(factory: Any, meta: dict[str, Any], path: Any) -> torch.nn.Module:
+    """``factory(**meta["kwargs"])`` with the safetensors weights at ``path`` loaded."""
+    from .training.checkpoint import import_safetensors
+
+    net = factory(**meta["kwargs"])
+    import_safetensors(path, net)
+    return net
 
 
 def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -160,7 +148,9 @@ def tiled_rows(
             weight[:, :, keep:] = 0
 
 
-def run_tiled(net: torch.nn.Module, x: torch.Tensor, tile: int, overlap: int, multiple: int) -> torch.Tensor:
+def run_tiled(
+    net: torch.nn.Module, x: torch.Tensor, tile: int, overlap: int, multiple: int
+) -> torch.Tensor:
     """Translate in overlapping tiles blended with linear ramps (:func:`tiled_rows`) into a
     full-size float result; :func:`translate_tiled` writes uint8 row by row instead."""
     n, _, h, w = x.shape
@@ -212,7 +202,8 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     if len(images) == 0:
         raise StepError(f"step '{ctx.step_id}': no images to translate")
     rt = runtime(ctx.device, "auto", True)
-    net = build_generator(art.meta, art.path, p.direction).to(rt.device)
+    image_to_image(ctx, art.meta)
+    net = build_generator(art.meta, art.path, p.direction, ctx.registry).to(rt.device)
     if rt.channels_last:
         net = net.to(memory_format=torch.channels_last)
     multiple = int(art.meta.get("multiple", 4))

@@ -1,4 +1,5 @@
-"""``train-gan`` with a GAN trainer a plugin registered (``register_trainers`` with ``data=``).
+"""The training data ``train-gan`` builds for a registered GAN trainer (``register_trainers``
+with ``data=``; the built-in models are registered the same way).
 
 The contract (docs/plugins.md, ``register_trainers``):
 
@@ -20,12 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from artforge.gan_steps import registered_data, unpaired_images
-
-
-def train_registered(ctx: Any, p: Any) -> dict[str, Any]:
-    from artforge.components import run_gan_trainer
-
-    return run_gan_trainer(ctx, p, build_data, "artforge_torch.training.GANTrainer")
 
 
 def build_data(ctx: Any, p: Any, kind: str) -> tuple[Any, str]:

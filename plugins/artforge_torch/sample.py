@@ -18,7 +18,6 @@ from artforge.api import StepError
 from artforge.sampling import run_sample
 
 from .data import to_uint8_images
-from .dcgan import load_generator
 
 
 def generator_fn(net: torch.nn.Module, rt: Any, batch_size: int):
@@ -100,8 +99,14 @@ def sample(ctx: Any, p: Any) -> dict[str, Any]:
         net, meta = registered_generator(ctx, p)
         ctx.info["generator"] = f"{p.generator} (registered, random weights)"
     else:
+        from artforge.gan_steps import noise_to_image
+
+        from .gan_steps import build_generator
+
         art = ctx.model_input(p.model)
-        net, meta = load_generator(art.meta, art.path), art.meta
+        noise_to_image(ctx, art.meta)
+        # the generator registered under the model's arch (dcgan, or a plugin's)
+        net, meta = build_generator(art.meta, art.path, "AtoB", ctx.registry), art.meta
         ctx.info["model_sha256"] = art.meta.get("sha256")
     net = net.to(rt.device)
     ctx.info.update(rt.describe())

@@ -183,16 +183,17 @@ def test_aligned_folder(tmp_path):
         paired_from_folder(tmp_path / "odd")
 
 
-def test_models_not_yet_in_keras_are_refused_plainly(tmp_path, monkeypatch):
-    from artforge_keras import gan_steps
+def test_models_not_yet_in_keras_are_refused_plainly(tmp_path):
+    from artforge.registry import Registry
     from artforge_keras.gan_steps import train_gan
 
-    # every built-in model runs on keras now: take one away to see the refusal (a model
-    # without a built-in trainer is looked up among the plugins' registered trainers)
-    monkeypatch.delitem(gan_steps.TRAINERS, "cyclegan")
+    # every built-in model runs on keras now: a registry without cyclegan shows the
+    # refusal (train-gan looks every model up in the registry)
     p = TrainGanParams(model="cyclegan", source="${s.a}", target="${s.b}", image_size=32)
+    ctx = _ctx(tmp_path)
+    ctx.registry = Registry()
     with pytest.raises(StepError, match="cyclegan"):
-        train_gan(_ctx(tmp_path), p)
+        train_gan(ctx, p)
 
 
 RECIPE = """name: tiny-keras

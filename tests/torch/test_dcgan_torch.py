@@ -61,12 +61,9 @@ def test_paper_defaults_and_registration(tmp_path):
     opt = trainer.opts["G"].param_groups[0]
     assert opt["lr"] == 2e-4 and opt["betas"] == (0.5, 0.999)
     from artforge_torch.features.gan import MODELS, TRAINERS
-    from artforge_torch.gan_steps import TRAINERS as STEP_TRAINERS
 
-    assert {"dcgan", "cdcgan"} <= set(STEP_TRAINERS) and {"dcgan", "cdcgan"} <= {
-        t[0] for t in TRAINERS
-    }
-    assert ("generator", "dcgan") in {(m[0], m[1]) for m in MODELS}
+    assert {"dcgan", "cdcgan"} <= {t.name for t in TRAINERS if t.data == "images"}
+    assert ("generator", "dcgan") in {(m.kind, m.name) for m in MODELS}
 
 
 @pytest.mark.parametrize("loss", ["vanilla", "lsgan", "hinge"])

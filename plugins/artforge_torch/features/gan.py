@@ -1,51 +1,74 @@
-"""Registration of the GAN steps, networks and trainers (no torch import here)."""
+"""The GAN steps, networks and trainers of the PyTorch backend (no torch import here)."""
 
 from __future__ import annotations
 
-from artforge.api import StepType
-from artforge.schemas.gan import SampleParams, TrainGanParams, TranslateParams
+from artforge.api import Component
+from artforge.gan_steps import gan_step_types
 
-STEPS = [
-    StepType(
-        name="train-gan",
-        params=TrainGanParams,
-        run="artforge_torch.gan_steps:train_gan",
-        outputs=("generator", "samples"),
-        description="Train a GAN (pix2pix, dcgan, cdcgan, cyclegan) with checkpoints, resume and a divergence guard",
-        backend="torch",
-    ),
-    StepType(
-        name="translate",
-        params=TranslateParams,
-        run="artforge_torch.gan_steps:translate",
-        outputs=("images", "metrics", "baseline", "baseline_mean", "baseline_matrix", "baseline_ridge"),
-        description="Apply a trained generator to images of any size (padding or tiling); PSNR/SSIM vs a target",
-        backend="torch",
-        version="3",  # 3: four baselines (their images are outputs), the margin against the strongest
-    ),
-    StepType(
-        name="sample",
-        params=SampleParams,
-        run="artforge_torch.sample:sample",
-        outputs=("images", "grid", "walk"),
-        description="Draw images from a trained dcgan/cdcgan generator: labelled samples, a "
-        "per-class grid, a latent walk (slerp) strip and looping GIF; scores vs real images",
-        backend="torch",
-        version="2",  # 2: precision/recall, diversity, novelty, means_* and flags
-    ),
-]
+STEPS = gan_step_types("torch", "artforge_torch.gan_steps", "artforge_torch.sample")
 
 MODELS = [
-    ("generator", "unet", "artforge_torch.nets.pix2pix:UNetGenerator", "pix2pix U-Net generator (Isola et al. 2017)"),
-    ("discriminator", "patchgan", "artforge_torch.nets.pix2pix:PatchDiscriminator", "70x70 PatchGAN discriminator"),
-    ("generator", "resnet", "artforge_torch.nets.cyclegan:ResnetGenerator", "CycleGAN ResNet generator, 6 or 9 blocks (Zhu et al. 2017)"),
-    ("generator", "dcgan", "artforge_torch.nets.dcgan:DCGANGenerator", "DCGAN generator, optionally class-conditional (Radford et al. 2015)"),
-    ("discriminator", "dcgan", "artforge_torch.nets.dcgan:DCGANDiscriminator", "DCGAN discriminator; projection discriminator when conditional (Miyato & Koyama 2018)"),
+    Component(
+        "generator",
+        "unet",
+        "artforge_torch.nets.pix2pix:UNetGenerator",
+        description="pix2pix U-Net generator (Isola et al. 2017)",
+    ),
+    Component(
+        "discriminator",
+        "patchgan",
+        "artforge_torch.nets.pix2pix:PatchDiscriminator",
+        description="70x70 PatchGAN discriminator",
+    ),
+    Component(
+        "generator",
+        "resnet",
+        "artforge_torch.nets.cyclegan:ResnetGenerator",
+        description="CycleGAN ResNet generator, 6 or 9 blocks (Zhu et al. 2017)",
+        loader="artforge_torch.cyclegan:build_resnet",
+    ),
+    Component(
+        "generator",
+        "dcgan",
+        "artforge_torch.nets.dcgan:DCGANGenerator",
+        description="DCGAN generator, optionally class-conditional (Radford et al. 2015)",
+    ),
+    Component(
+        "discriminator",
+        "dcgan",
+        "artforge_torch.nets.dcgan:DCGANDiscriminator",
+        description="DCGAN discriminator; projection discriminator when conditional (Miyato & Koyama 2018)",
+    ),
 ]
 
+# train-gan runs each as run(ctx, params) -> outputs, with the data of its kind
 TRAINERS = [
-    ("pix2pix", "artforge_torch.pix2pix:Pix2PixTrainer", "paired translation: GAN + lambda * L1", "paired"),
-    ("cyclegan", "artforge_torch.cyclegan:CycleGANTrainer", "unpaired translation: two GANs + cycle and identity L1, image pools", "unpaired"),
-    ("dcgan", "artforge_torch.dcgan:DCGANTrainer", "images from noise (Radford et al. 2015)", "images"),
-    ("cdcgan", "artforge_torch.dcgan:DCGANTrainer", "class-conditional DCGAN, projection discriminator", "images"),
+    Component(
+        "trainer",
+        "pix2pix",
+        "artforge_torch.gan_steps:train_pix2pix",
+        description="paired translation: GAN + lambda * L1",
+        data="paired",
+    ),
+    Component(
+        "trainer",
+        "cyclegan",
+        "artforge_torch.cyclegan:train_cyclegan",
+        description="unpaired translation: two GANs + cycle and identity L1, image pools",
+        data="unpaired",
+    ),
+    Component(
+        "trainer",
+        "dcgan",
+        "artforge_torch.dcgan:train_dcgan",
+        description="images from noise (Radford et al. 2015)",
+        data="images",
+    ),
+    Component(
+        "trainer",
+        "cdcgan",
+        "artforge_torch.dcgan:train_dcgan",
+        description="class-conditional DCGAN, projection discriminator",
+        data="images",
+    ),
 ]
