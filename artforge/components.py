@@ -268,16 +268,16 @@ def validate_options(info: Any, kind: str, name: str | None, options: dict[str, 
         key = ".".join(str(p) for p in err["loc"])
         fields = list(comp.options.model_fields)
         who = f"{kind} '{name}' (plugin {comp.plugin})"
+        listing = "its options: " + ", ".join(fields) if fields else f"{name} takes no options"
         if err["type"] == "extra_forbidden":
-            message = f"unknown option '{key}' of {who}"
-            hint = suggest(str(err["loc"][-1]), fields) or (
-                "its options: " + ", ".join(fields) if fields else f"{name} takes no options"
-            )
+            mean = suggest(str(err["loc"][-1]), fields)
+            message = f"unknown option '{key}' of {who}" + (f"; {mean}" if mean else "")
+            hint: str | None = listing
         else:
             msg = err["msg"].removeprefix("Value error, ")
             message = f"option '{key}' of {who}: {msg} (got {err.get('input')!r})"
-            hint = comp.options.model_fields.get(str(err["loc"][0]), None)
-            hint = getattr(hint, "description", None)
+            field = comp.options.model_fields.get(str(err["loc"][0]))
+            hint = getattr(field, "description", None) or listing
         raise PydanticCustomError(
             "artforge_name", "{message}", {"message": message, "hint": hint}
         ) from None
