@@ -300,12 +300,14 @@ def trained_generator(
     path: Any,
     direction: str,
     default: Callable[[Callable, dict[str, Any], Any], Any],
+    expect: str = "",
 ) -> Any:
     """The trained generator of a model artifact, for ``translate`` and ``sample``: the
     ``generator`` registered for ``backend`` under the artifact's ``meta["arch"]`` (built in
     or a plugin's), rebuilt by its ``loader(meta, path, direction)``, or else by the
     backend's ``default(factory, meta, path)`` (``factory(**meta["kwargs"])`` with the weights
-    file loaded). ``registry`` None: the installed plugins' registry."""
+    file loaded). ``registry`` None: the installed plugins' registry; ``expect`` says what the
+    step takes, for the error when the meta does not fit the generator."""
     from .errors import StepError
 
     if registry is None:
@@ -322,13 +324,20 @@ def trained_generator(
     loader = comp.load_loader()
     if loader is not None:
         return loader(meta, path, direction)
-    if "kwargs" not in meta:
+    if not isinstance(meta.get("kwargs"), dict):
         raise StepError(
             f"the '{arch}' model artifact has no kwargs in its meta to rebuild the generator",
             hint="export generators with meta kwargs (the constructor's keyword arguments), "
             "or register the generator with loader=",
         )
-    return default(comp.load(), meta, path)
+    try:
+        return default(comp.load(), meta, path)
+    except TypeError as exc:  # the kwargs are not this generator's
+        raise StepError(
+            f"cannot rebuild the model's '{arch}' generator from its kwargs ({exc})"
+            + (f": expected {expect}" if expect else ""),
+            hint=f"'{arch}' is registered by plugin {comp.plugin}: {comp.description}",
+        ) from None
 
 
 _DEFAULT_REGISTRY: list[Any] = []

@@ -32,7 +32,6 @@ from pydantic import (
 )
 
 from artforge.components import component_version, validate_options
-
 from artforge.params import (
     InputRef,
     Params,
@@ -45,6 +44,28 @@ GAN_MODELS = ("pix2pix", "dcgan", "cdcgan", "cyclegan")
 GanModel = Literal["pix2pix", "dcgan", "cdcgan", "cyclegan"]
 # the data each built-in model trains on (what a registered trainer declares with data=)
 MODEL_DATA = {"pix2pix": "paired", "cyclegan": "unpaired", "dcgan": "images", "cdcgan": "images"}
+# the train-gan keys only some built-in models read: set for another model, they are refused
+# when the recipe loads (a key no model reads is never silently shown in the gallery)
+TRANSLATION = ("pix2pix", "cyclegan")
+IMAGE_GANS = ("dcgan", "cdcgan")
+MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "source": TRANSLATION,
+    "target": TRANSLATION,
+    "direction": TRANSLATION,
+    "load_size": TRANSLATION,
+    "jitter": TRANSLATION,
+    "lambda_l1": ("pix2pix",),
+    "lambda_cycle": ("cyclegan",),
+    "lambda_identity": ("cyclegan",),
+    "n_blocks": ("cyclegan",),
+    "pool_size": ("cyclegan",),
+    "n_layers_d": TRANSLATION,
+    "dropout": TRANSLATION,
+    "data": IMAGE_GANS,
+    "nz": IMAGE_GANS,
+    "n_critic": IMAGE_GANS,
+    "eval_samples": IMAGE_GANS,
+}
 
 
 class TrainGanParams(Params):
@@ -162,6 +183,20 @@ class TrainGanParams(Params):
     @classmethod
     def _options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         return validate_options(info, "trainer", info.data.get("model"), v)
+
+    @field_validator(*MODEL_KEYS)
+    @classmethod
+    def _honoured(cls, v: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        field = cls.model_fields[info.field_name]
+        default = field.get_default(call_default_factory=True)
+        users = MODEL_KEYS[info.field_name]
+        if model in GAN_MODELS and model not in users and v != default:
+            raise ValueError(
+                f"{info.field_name} is a setting of {' and '.join(users)}; {model} does not "
+                "use it (remove it, or choose a model that does)"
+            )
+        return v
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:

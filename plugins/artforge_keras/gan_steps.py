@@ -68,7 +68,9 @@ def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
 
 
 # -- translate ------------------------------------------------------------------------------
-def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None):
+def build_generator(
+    meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None, expect: str = ""
+):
     """Rebuild a trained generator from a model artifact's meta and weights: the generator
     registered under ``meta["arch"]`` for this backend
     (:func:`artforge.components.trained_generator`: its ``loader``, or ``factory(**kwargs)``
@@ -79,7 +81,7 @@ def build_generator(meta: dict[str, Any], path: Any, direction: str = "AtoB", re
     from .backend import keras_module
 
     keras_module()
-    return trained_generator(registry, "keras", meta, path, direction, load_default)
+    return trained_generator(registry, "keras", meta, path, direction, load_default, expect)
 
 
 def load_default(factory: Any, meta: dict[str, Any], path: Any):

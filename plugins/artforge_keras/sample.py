@@ -20,6 +20,8 @@ from artforge.sampling import run_sample
 from .backend import keras_module
 from .gan_steps import build_generator
 
+SAMPLES = "a dcgan/cdcgan generator, or one a plugin registers that draws from noise"
+
 
 def generator_fn(net, rt: Any, batch_size: int):
     """``fn(z, y) -> uint8 images (N, S, S, 3)`` in inference mode, batched."""
@@ -75,7 +77,7 @@ def sample(ctx: Any, p: Any) -> dict[str, Any]:
     rt.apply_policy()
     noise_to_image(ctx, art.meta)
     with rt.scope():  # the generator registered under the model's arch (dcgan, or a plugin's)
-        net = build_generator(art.meta, art.path, "AtoB", ctx.registry)
+        net = build_generator(art.meta, art.path, "AtoB", ctx.registry, SAMPLES)
     ctx.info.update(rt.describe())
     ctx.info["model_sha256"] = art.meta.get("sha256")
     if art.meta.get("backend") == "torch":

@@ -56,7 +56,7 @@ def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
 
 # -- translate ------------------------------------------------------------------------------
 def build_generator(
-    meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None
+    meta: dict[str, Any], path: Any, direction: str = "AtoB", registry: Any = None, expect: str = ""
 ) -> torch.nn.Module:
     """Rebuild a trained generator from a model artifact's meta and weights, in eval mode:
     the generator registered under ``meta["arch"]`` for this backend
@@ -68,7 +68,7 @@ def build_generator(
         raise StepError(
             f"the model was trained with the {meta.get('backend')} backend; translate it with the same backend"
         )
-    return trained_generator(registry, "torch", meta, path, direction, load_default).eval()
+    return trained_generator(registry, "torch", meta, path, direction, load_default, expect).eval()
 
 
 def load_default(factory: Any, meta: dict[str, Any], path: Any) -> torch.nn.Module:

@@ -19,6 +19,8 @@ from artforge.sampling import run_sample
 
 from .data import to_uint8_images
 
+SAMPLES = "a dcgan/cdcgan generator, or one a plugin registers that draws from noise"
+
 
 def generator_fn(net: torch.nn.Module, rt: Any, batch_size: int):
     """``fn(z, y) -> uint8 images (N, S, S, 3)`` in inference mode, batched."""
@@ -106,7 +108,7 @@ def sample(ctx: Any, p: Any) -> dict[str, Any]:
         art = ctx.model_input(p.model)
         noise_to_image(ctx, art.meta)
         # the generator registered under the model's arch (dcgan, or a plugin's)
-        net, meta = build_generator(art.meta, art.path, "AtoB", ctx.registry), art.meta
+        net, meta = build_generator(art.meta, art.path, "AtoB", ctx.registry, SAMPLES), art.meta
         ctx.info["model_sha256"] = art.meta.get("sha256")
     net = net.to(rt.device)
     ctx.info.update(rt.describe())

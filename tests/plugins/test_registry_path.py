@@ -282,3 +282,28 @@ def test_built_in_gan_models_are_registered_components_with_no_private_tables():
         assert reg.component("generator", "resnet", backend).loader.endswith(":build_resnet")
     for mod in (tg, kg):
         assert not hasattr(mod, "TRAINERS") and not hasattr(mod, "ARCHS")
+
+
+def test_train_gan_keys_the_chosen_model_does_not_read_are_refused_at_their_line(tmp_path):
+    base = (
+        "name: keys\nbackend: torch\nsteps:\n"
+        "  - {id: scenes, uses: synthetic-scenes, with: {count: 2, holdout: 0, size: 32}}\n"
+        "  - id: train\n    uses: train-gan\n    with:\n      model: pix2pix\n"
+        "      source: ${scenes.night}\n      target: ${scenes.day}\n"
+        "      image_size: 32\n      lambda_l1: 50\n"
+    )
+    recipe, _ = _load(base, tmp_path)  # pix2pix reads lambda_l1
+    assert recipe.steps[1].params.lambda_l1 == 50
+    for key, value, users in (
+        ("lambda_cycle", 5, "cyclegan"),
+        ("nz", 64, "dcgan and cdcgan"),
+        ("pool_size", 10, "cyclegan"),
+    ):
+        with pytest.raises(RecipeError) as err:
+            _load(base + f"      {key}: {value}\n", tmp_path)
+        msg = str(err.value)
+        assert f"{tmp_path / 'recipe.yaml'}:13:" in msg and f"steps[1].with.{key}" in msg
+        assert f"{key} is a setting of {users}; pix2pix does not use it" in msg
+    # the default value written out is harmless, and cyclegan takes its own keys
+    _load(base + "      n_critic: 1\n", tmp_path)
+    _load(base.replace("pix2pix", "cyclegan").replace("lambda_l1: 50", "lambda_cycle: 5"), tmp_path)
