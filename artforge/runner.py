@@ -41,6 +41,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -402,6 +403,34 @@ class Runner:
         self.host.call("run_finished", run_dir=self.run_dir, manifest=manifest)
         return summary
 
+    def _context(
+        self,
+        step: Step,
+        staging: Path,
+        work: Path,
+        run_dir: Path,
+        *,
+        log: Callable[[str], None] | None = None,
+        quiet: bool | None = None,
+    ) -> StepContext:
+        """The context a step runs with: in ``staging`` (its output folder) and ``work`` (its
+        checkpoints), reading the run directory ``run_dir``."""
+        return StepContext(
+            step_id=step.id,
+            uses=step.type.name,
+            seed=self.step_seed(step),
+            backend=step.backend,
+            device=self.recipe.spec.device,
+            dir=staging,
+            work_dir=work,
+            run_dir=run_dir,
+            recipe_dir=self.recipe.path.parent.resolve(),
+            resolve=self._resolve,
+            log=self.log if log is None else log,
+            quiet=self.quiet if quiet is None else quiet,
+            registry=self.host.registry,
+        )
+
     def _run_step(self, step: Step, key: str) -> None:
         staging = self.run_dir / ".staging" / step.id
         shutil.rmtree(staging, ignore_errors=True)
@@ -414,21 +443,7 @@ class Runner:
             shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True, exist_ok=True)
         write_text(key_file, key)
-        ctx = StepContext(
-            step_id=step.id,
-            uses=step.type.name,
-            seed=self.step_seed(step),
-            backend=step.backend,
-            device=self.recipe.spec.device,
-            dir=staging,
-            work_dir=work,
-            run_dir=self.run_dir,
-            recipe_dir=self.recipe.path.parent.resolve(),
-            resolve=self._resolve,
-            log=self.log,
-            quiet=self.quiet,
-            registry=self.host.registry,
-        )
+        ctx = self._context(step, staging, work, self.run_dir)
         self._check_backend(step)
         t_start = time.time()
         fn = self._load_run(step)
@@ -578,22 +593,10 @@ class Runner:
                 for dep in step.deps:  # published by rank 0 before it started this step
                     self.artifacts[dep] = self._artifacts_from_record(dep)
                 folder = scratch / safe_name(step.id)
-                ctx = StepContext(
-                    step_id=step.id,
-                    uses=step.type.name,
-                    seed=self.step_seed(step),
-                    backend=step.backend,
-                    device=self.recipe.spec.device,
-                    dir=folder / "out",
-                    work_dir=folder / "work",
-                    run_dir=folder,
-                    recipe_dir=self.recipe.path.parent.resolve(),
-                    resolve=self._resolve,
-                    log=lambda msg: None,
-                    quiet=True,
-                    launch=self.launch,
-                    registry=self.host.registry,
+                ctx = self._context(
+                    step, folder / "out", folder / "work", folder, log=lambda msg: None, quiet=True
                 )
+                ctx.launch = self.launch
                 ctx.dir.mkdir(parents=True)
                 ctx.work_dir.mkdir(parents=True)
                 t0 = time.perf_counter()
