@@ -156,7 +156,7 @@ def run_style_optimiser(
 
 
 # -- registration: one helper for every backend plugin --------------------------------------------
-def backend_hooks(backend: Any, features: tuple[str, ...]) -> tuple[Callable[..., None], ...]:
+def backend_hooks(backend: Any, features: tuple[str, ...]) -> dict[str, Callable[..., None]]:
     """The five registration hooks of a backend plugin, from its feature modules.
 
     ``backend`` is the :class:`artforge.api.Backend` it declares; ``features`` name modules
@@ -166,10 +166,10 @@ def backend_hooks(backend: Any, features: tuple[str, ...]) -> tuple[Callable[...
     :class:`artforge.api.Component` (its ``backend`` is set to this backend's name when
     None), or a tuple ``(kind, name, factory, description)`` for ``MODELS`` and ``(name,
     factory, description[, data])`` for the others. Feature modules import only pydantic and
-    artforge, never the framework. Use in a backend's ``plugin.py``::
+    artforge, never the framework. Returns the hooks by name; a backend's ``plugin.py``
+    makes them its own::
 
-        (register_backends, register_steps, register_models, register_trainers,
-         register_style_optimisers) = backend_hooks(Backend(name="torch", ...), FEATURES)
+        globals().update(backend_hooks(Backend(name="torch", ...), FEATURES))
     """
     import importlib
     from dataclasses import replace
@@ -233,13 +233,14 @@ def backend_hooks(backend: Any, features: tuple[str, ...]) -> tuple[Callable[...
         for c in items("STYLE_OPTIMISERS", "style-optimiser"):
             forward(register, c, False)
 
-    return (
+    hooks = (
         register_backends,
         register_steps,
         register_models,
         register_trainers,
         register_style_optimisers,
     )
+    return {hook.__name__: hook for hook in hooks}
 
 
 # -- typed options and versions, checked when the recipe loads -------------------------------------

@@ -23,34 +23,6 @@ def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
     return run_gan_trainer(ctx, p, build_data, "artforge_keras.training.trainer.GANTrainer")
 
 
-def train_pix2pix(ctx: Any, p: Any) -> dict[str, Any]:
-    from .data import PairedData, paired_from_folder, paired_from_sets
-    from .pix2pix import Pix2PixTrainer
-
-    if p.folder:
-        names, a, b = paired_from_folder(ctx.resolve_path(p.folder), p.direction)
-    else:
-        names, a, b = paired_from_sets(ctx.images(p.source), ctx.images(p.target))
-    load = p.load_size or (round(p.image_size * 286 / 256) if p.jitter else p.image_size)
-    data = PairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
-    if len(data) < p.batch_size:
-        raise StepError(
-            f"step '{ctx.step_id}': batch_size {p.batch_size} is larger than the {len(data)} "
-            "training pairs",
-            hint="lower batch_size",
-        )
-    ctx.metrics["pairs"] = len(data)
-    trainer = Pix2PixTrainer(ctx, p, data)
-    ctx.log(
-        f"  pix2pix (keras): {len(data)} pairs at {p.image_size}px, batch {p.batch_size}, "
-        f"{trainer.total_epochs} epochs on {trainer.rt.describe()['device_name']}"
-    )
-    trainer.fit()
-    outputs = trainer.export(ctx)
-    outputs["samples"] = trainer.copy_samples(ctx)
-    return outputs
-
-
 def train_dcgan(ctx: Any, p: Any) -> dict[str, Any]:
     """The train-gan step for model dcgan / cdcgan (:func:`artforge.gan_steps.train_image_gan`
     with this backend's data and trainer, as the torch backend's)."""

@@ -2,7 +2,7 @@
 
 The feature modules in ``FEATURES`` list what this backend offers (``STEPS``, ``MODELS``,
 ``TRAINERS``, ``STYLE_OPTIMISERS``); :func:`artforge.components.backend_hooks`, shared by
-every backend, registers them. Imports nothing heavy: the feature modules import only
+every backend, makes the hooks that register them (module attributes ``register_*``). Imports nothing heavy: the feature modules import only
 pydantic and artforge, never torch, which the factories and step functions import when a
 recipe needs them.
 """
@@ -18,18 +18,13 @@ FEATURES = (
     "artforge_torch.features.sr",
 )
 
-(
-    register_backends,
-    register_steps,
-    register_models,
-    register_trainers,
-    register_style_optimisers,
-) = backend_hooks(
-    Backend(
-        name="torch",
-        requires=("torch",),
-        install='pip install torch==2.13.0 (CPU) or the CUDA build for your GPU, then pip install -e ".[torch]"',
-        description="PyTorch: CUDA with autocast and channels_last when present, else the CPU",
-    ),
-    FEATURES,
+BACKEND = Backend(
+    name="torch",
+    requires=("torch",),
+    install='pip install torch==2.13.0 (CPU) or the CUDA build for your GPU, then pip install -e ".[torch]"',
+    description="PyTorch: CUDA with autocast and channels_last when present, else the CPU",
 )
+
+# register_backends, register_steps, register_models, register_trainers and
+# register_style_optimisers: the hooks of every backend plugin, made by one helper
+globals().update(backend_hooks(BACKEND, FEATURES))

@@ -41,12 +41,13 @@ MODELS = [
     ),
 ]
 
-# train-gan runs each as run(ctx, params) -> outputs, with the data of its kind
+# train-gan builds the data of each one's kind, then runs a trainer class T(ctx, params, data)
+# (fit, export) or a function run(ctx, params) -> outputs
 TRAINERS = [
     Component(
         "trainer",
         "pix2pix",
-        "artforge_torch.gan_steps:train_pix2pix",
+        "artforge_torch.pix2pix:Pix2PixTrainer",
         description="paired translation: GAN + lambda * L1",
         data="paired",
     ),
