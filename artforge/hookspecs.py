@@ -45,8 +45,12 @@ def register_models(register):
     """Declare networks by kind: ``generator``, ``discriminator``, ``sr``, ``features``, ...
 
     Called once when plugins are loaded. ``register(kind, name, factory, backend=None,
-    description="")``; ``factory`` is a callable or a ``"module:attr"`` string that builds the
-    network from keyword arguments. Return nothing.
+    description="", options=None, version="1", loader=None)``; ``factory`` is a callable or a
+    ``"module:attr"`` string that builds the network from keyword arguments. ``translate`` and
+    ``sample`` rebuild a trained generator by the ``arch`` its model artifact names: with
+    ``loader(meta, path, direction)``, or ``factory(**meta["kwargs"])`` and its weights file.
+    ``options`` (an :class:`artforge.api.Options` model) and ``version`` (in the cache key)
+    are as for trainers. Return nothing.
     """
 
 
@@ -59,7 +63,10 @@ def register_trainers(register):
     string). With ``data="paired"``, ``"unpaired"`` or ``"images"`` it is a GAN trainer that
     ``train-gan`` runs as ``model: NAME``: a class ``T(ctx, params, data)`` with ``fit()``
     and ``export(ctx)`` (the backend's ``GANTrainer``), or a function ``run(ctx, params)``
-    returning the outputs. Return nothing.
+    returning the outputs (the built-in GAN models are registered this way). ``options``: an
+    :class:`artforge.api.Options` model the step's ``options:`` are validated with when the
+    recipe loads; ``version``: a string that enters the step's cache key (bump it when the
+    results change). Return nothing.
     """
 
 
