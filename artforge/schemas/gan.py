@@ -91,34 +91,45 @@ class TrainGanParams(Params):
         None,
         description="pix2pix: output images (B), paired with source by file name; cyclegan: domain B",
     )
-    data: InputRef | None = Field(None, description="dcgan/cdcgan: the training images (labelled for cdcgan)")
+    data: InputRef | None = Field(
+        None, description="dcgan/cdcgan: the training images (labelled for cdcgan)"
+    )
     eval_data: InputRef | None = Field(
         None,
         description="dcgan/cdcgan: real labelled images: each sampled epoch, score samples with a "
         "classifier trained on them (series frechet, class_accuracy, coverage_entropy, recall, "
         "precision); use images the GAN does not train on (the digits step's validation)",
     )
-    eval_samples: int = Field(500, ge=10, le=100_000, description="images generated for each eval_data scoring")
+    eval_samples: int = Field(
+        500, ge=10, le=100_000, description="images generated for each eval_data scoring"
+    )
     folder: str | None = Field(
         None,
         description="instead of source/target: a folder of aligned A|B images side by side, or "
         "with sub-folders A/ and B/ of matching file names (relative to the recipe); cyclegan: "
         "a folder with trainA/ and trainB/ (unpaired)",
     )
-    direction: Literal["AtoB", "BtoA"] = Field("AtoB", description="which side of `folder` is the input")
+    direction: Literal["AtoB", "BtoA"] = Field(
+        "AtoB", description="which side of `folder` is the input"
+    )
     image_size: int = Field(256, description="training resolution, a power of two (16 to 1024)")
     load_size: int | None = Field(
         None,
         description="resize to this before a random image_size crop (default: image_size * 286/256 "
         "when jitter is on)",
     )
-    jitter: bool = Field(True, description="random resize-and-crop jitter (the paper's augmentation)")
+    jitter: bool = Field(
+        True, description="random resize-and-crop jitter (the paper's augmentation)"
+    )
     flip: bool = Field(True, description="random horizontal flips")
     # -- schedule -------------------------------------------------------------------------
     batch_size: int = Field(1, ge=1, le=4096, description="images per iteration (pix2pix: 1)")
     epochs: int = Field(100, ge=1, le=100_000, description="epochs at the initial learning rate")
     decay_epochs: int = Field(
-        0, ge=0, le=100_000, description="further epochs with the learning rate decaying linearly to 0"
+        0,
+        ge=0,
+        le=100_000,
+        description="further epochs with the learning rate decaying linearly to 0",
     )
     iterations: int | None = Field(
         None, ge=1, description="stop after this many iterations instead (overrides epochs)"
@@ -128,12 +139,16 @@ class TrainGanParams(Params):
         "vanilla", description="adversarial loss (cyclegan: lsgan, the paper's, unless set)"
     )
     lambda_l1: float = Field(100.0, ge=0, description="pix2pix: weight of the L1 loss")
-    lambda_cycle: float = Field(10.0, ge=0, description="cyclegan: weight of the cycle-consistency loss")
+    lambda_cycle: float = Field(
+        10.0, ge=0, description="cyclegan: weight of the cycle-consistency loss"
+    )
     lambda_identity: float = Field(
         0.5, ge=0, description="cyclegan: weight of the identity loss, relative to lambda_cycle"
     )
     gp_weight: float = Field(10.0, ge=0, description="wgan-gp: gradient-penalty weight")
-    n_critic: int = Field(1, ge=1, le=20, description="discriminator steps per generator step (wgan-gp: 5)")
+    n_critic: int = Field(
+        1, ge=1, le=20, description="discriminator steps per generator step (wgan-gp: 5)"
+    )
     lr_g: float = Field(2e-4, gt=0, le=1, description="generator learning rate (Adam)")
     lr_d: float = Field(2e-4, gt=0, le=1, description="discriminator learning rate (Adam)")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")
@@ -142,34 +157,51 @@ class TrainGanParams(Params):
     ngf: int = Field(64, ge=4, le=512, description="generator width (filters in the first layer)")
     ndf: int = Field(64, ge=4, le=512, description="discriminator width")
     n_layers_d: int = Field(3, ge=1, le=6, description="PatchGAN depth (3: 70x70 patches)")
-    norm: Literal["batch", "instance", "none"] = Field("batch", description="normalisation layers (cyclegan: instance unless set)")
+    norm: Literal["batch", "instance", "none"] = Field(
+        "batch", description="normalisation layers (cyclegan: instance unless set)"
+    )
     dropout: bool = Field(
-        True, description="pix2pix: dropout 0.5 in the U-Net decoder; cyclegan: in the residual blocks (off unless set)"
+        True,
+        description="pix2pix: dropout 0.5 in the U-Net decoder; cyclegan: in the residual blocks (off unless set)",
     )
     spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
-    n_blocks: int = Field(9, ge=1, le=32, description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)")
+    n_blocks: int = Field(
+        9,
+        ge=1,
+        le=32,
+        description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)",
+    )
     pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
     nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")
     ema: float | None = Field(
         None, ge=0.0, lt=1.0, description="keep an exponential moving average of G (e.g. 0.999)"
     )
     # -- reliability ----------------------------------------------------------------------
-    checkpoint_every: int = Field(1, ge=1, description="write a full-state checkpoint every N epochs")
-    samples_every: int = Field(1, ge=1, description="record a fixed-input sample grid every N epochs")
+    checkpoint_every: int = Field(
+        1, ge=1, description="write a full-state checkpoint every N epochs"
+    )
+    samples_every: int = Field(
+        1, ge=1, description="record a fixed-input sample grid every N epochs"
+    )
     on_divergence: Literal["stop", "rollback"] = Field(
         "stop",
         description="stop: fail with a clear message; rollback: reload the last good checkpoint "
         "with lower learning rates",
     )
     collapse_patience: int = Field(
-        200, ge=1, description="iterations with D loss below collapse_threshold that count as collapse"
+        200,
+        ge=1,
+        description="iterations with D loss below collapse_threshold that count as collapse",
     )
-    collapse_threshold: float = Field(1e-4, ge=0, description="D loss under this counts as collapsed")
+    collapse_threshold: float = Field(
+        1e-4, ge=0, description="D loss under this counts as collapsed"
+    )
     rollback_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor on rollback")
     max_rollbacks: int = Field(3, ge=0, le=100, description="give up after this many rollbacks")
     # -- performance ----------------------------------------------------------------------
     amp: Literal["auto", "bf16", "fp16", "off"] = Field(
-        "auto", description="mixed precision on CUDA (auto: bf16 where supported, else fp16 + scaler)"
+        "auto",
+        description="mixed precision on CUDA (auto: bf16 where supported, else fp16 + scaler)",
     )
     channels_last: bool = Field(True, description="channels_last memory format on CUDA")
     compile: bool = Field(False, description="torch.compile the networks (CUDA)")
@@ -226,7 +258,11 @@ class TrainGanParams(Params):
                 f"a PatchGAN with n_layers_d={self.n_layers_d} needs image_size >= "
                 f"{2 ** (self.n_layers_d + 2)}; got {s} (lower n_layers_d or raise image_size)"
             )
-        if self.model == "pix2pix" and self.folder is None and (self.source is None or self.target is None):
+        if (
+            self.model == "pix2pix"
+            and self.folder is None
+            and (self.source is None or self.target is None)
+        ):
             raise ValueError("pix2pix needs `source` and `target` image sets (or a `folder`)")
         if self.model == "cyclegan":
             if self.folder is None and (self.source is None or self.target is None):
@@ -262,8 +298,10 @@ class TrainGanParams(Params):
         self._version = component_version(info, "trainer", self.model)
         data = comp.data if comp is not None else None
         name = self.model
-        if data in ("paired", "unpaired") and self.folder is None and (
-            self.source is None or self.target is None
+        if (
+            data in ("paired", "unpaired")
+            and self.folder is None
+            and (self.source is None or self.target is None)
         ):
             what = (
                 "pairs: `source` and `target` image sets whose file names pair up, or a "
@@ -291,7 +329,9 @@ class TrainGanParams(Params):
 class TranslateParams(Params):
     model: InputRef = Field(description="a trained generator (`${train.generator}`)")
     images: InputRef = Field(description="images to translate, any size")
-    direction: Literal["AtoB", "BtoA"] = Field("AtoB", description="cyclegan: which generator to apply")
+    direction: Literal["AtoB", "BtoA"] = Field(
+        "AtoB", description="cyclegan: which generator to apply"
+    )
     tile: int | None = Field(
         None,
         ge=16,
