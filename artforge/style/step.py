@@ -105,6 +105,13 @@ def run_stylize(ctx: Any, p: Any, rt: Any) -> dict[str, Any]:
             f"{', '.join(loss_net.style_layers)}"
         )
         style_t = rt.tensor(style_img)
+        if p.method == "auto":  # patch offline, Gatys with VGG19 weights
+            p = p.model_copy(update={"method": "optimise" if loss_net.kind == "vgg19" else "patch"})
+            ctx.info["method_choice"] = (
+                f"method auto: {p.method} ("
+                + ("VGG19 weights found" if p.method == "optimise" else "no VGG19 weights: offline")
+                + ")"
+            )
         if p.method == "optimise":
             outputs["images"] = _optimise(ctx, p, content, style_t, loss_net, rt)
         elif p.method == "feed-forward":
