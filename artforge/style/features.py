@@ -4,6 +4,7 @@ layer defaults and checks and the messages are the core's; the backend builds th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,35 @@ RANDOM_DESC = (
 )
 
 
-def find_weights(ctx: Any, given: str | None, rt: Any) -> Path | None:
+@dataclass
+class LossNetworkBase:
+    """A frozen feature network and the layers the content and style losses read; a backend
+    subclasses it with ``content_targets``, ``style_targets`` and ``losses`` in tensors."""
+
+    net: Any
+    content_layers: list[str]
+    style_layers: list[str]
+    kind: str  # "vgg19" | "random"
+    description: str
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+
+def find_weights(ctx: Any, given: str | None, vgg_files: str, find_cached: Any) -> Path | None:
     """The VGG19 weight file: ``given`` (relative to the recipe; must exist) or the
-    backend's usual cache; None if there is none."""
+    backend's usual cache (``find_cached()``); None if there is none."""
     if given:
         path = ctx.resolve_path(given)
         if not path.is_file():
             raise StepError(
                 f"VGG19 weight file not found: {path}",
-                hint=f"give {rt.vgg_files}, or drop vgg_weights to use the cache or the "
+                hint=f"give {vgg_files}, or drop vgg_weights to use the cache or the "
                 "offline random features",
             )
         return path
-    found = rt.find_vgg19()
+    found = find_cached()
     return Path(found) if found else None
 
 
@@ -61,7 +78,7 @@ def build_loss_network(ctx: Any, p: Any, rt: Any, seed: int) -> Any:
     ``ctx.info`` and the log."""
     path = None
     if p.features in ("auto", "vgg19"):
-        path = find_weights(ctx, p.vgg_weights, rt)
+        path = find_weights(ctx, p.vgg_weights, rt.vgg_files, rt.find_vgg19)
         if path is None and p.features == "vgg19":
             raise StepError(
                 "features: vgg19 needs VGG19 ImageNet weights, and none were found",

@@ -98,3 +98,64 @@ class StyleRuntime(Protocol):
 
     def stylizer(self, net: Any) -> Any:
         """A function uint8 (H, W, 3) -> uint8 of the same size: one forward pass."""
+
+
+class StyleRuntimeBase:
+    """What every runtime does the same way, for a backend whose style package (the package of
+    the runtime's module) holds ``gatys.GatysOptimiser`` (a
+    :class:`artforge.style.gatys.CoarseToFine`) and ``feedforward.train_transformer(loss_net,
+    style, images, *, seed, state_path, **train_kw, **TrainOptions)``, and whose ``nets``
+    package holds the feature networks (``features``, with ``find_vgg19_weights``)."""
+
+    backend = ""
+    model_file = ""
+    model_meta: dict[str, Any] = {}
+    state_file = ""
+    vgg_files = ""
+
+    def _module(self, name: str) -> Any:
+        import importlib
+
+        package = type(self).__module__.rpartition(".")[0]  # e.g. artforge_torch.style
+        return importlib.import_module(name, package)
+
+    def feature_nets(self) -> Any:
+        return self._module("..nets.features")
+
+    def find_vgg19(self) -> Path | None:
+        return self.feature_nets().find_vgg19_weights()
+
+    def gatys(self, net: Any, p: Any, seed: int) -> Any:
+        from .gatys import gatys_options
+
+        return self._module(".gatys").GatysOptimiser(net, **gatys_options(p), seed=seed)
+
+    def train_kw(self) -> dict[str, Any]:
+        """Backend-specific keyword arguments of ``train_transformer`` (e.g. the device)."""
+        return {}
+
+    def train_transformer(
+        self,
+        net: Any,
+        style: Any,
+        images: list[np.ndarray],
+        p: Any,
+        *,
+        seed: int,
+        log: Any,
+        state_path: Path,
+    ) -> Any:
+        from .training import feed_forward_options
+
+        train = self._module(".feedforward").train_transformer
+        model, _ = train(
+            net,
+            style,
+            images,
+            seed=seed,
+            state_path=state_path,
+            log=log,
+            **feed_forward_options(p),
+            **self.train_kw(),
+        )
+        return model

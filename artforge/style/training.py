@@ -124,8 +124,33 @@ class LossLog:
         )
 
 
+@dataclass
+class TrainOptions:
+    """The settings of a backend's ``train_transformer(loss_net, style, images, *, seed,
+    state_path, ..., **options)``: the step's keys (:func:`feed_forward_options`), the
+    training curve's callback and progress bar, or a :class:`LossLog` to report to."""
+
+    steps: int = 2000
+    batch_size: int = 4
+    size: int = 256  # crop edge
+    lr: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    config: dict[str, Any] | None = None  # of the transformation network
+    save_every: float = 30.0  # seconds between resume states
+    on_step: Callable[[int, float, float, float], None] | None = None
+    progress: Any = None
+    log_every: int = 10
+    log: LossLog | None = None
+
+    def __post_init__(self) -> None:
+        if self.log is None:
+            self.log = LossLog(self.steps, self.on_step, self.progress, self.log_every)
+
+
 def feed_forward_options(p: Any) -> dict[str, Any]:
-    """The keyword arguments of train_transformer from the step's keys."""
+    """The :class:`TrainOptions` of a ``stylize`` step's keys."""
     return dict(
         steps=p.steps,
         batch_size=p.batch_size,

@@ -299,3 +299,31 @@ def test_both_backends_register_the_one_stylize_step_of_the_core():
         pytest.skip("no backend plugin installed")
     assert {st.version for st in found} == {VERSION}
     assert all(st.params.__name__ == "StylizeParams" for st in found)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_style_modules_of_a_backend_import_no_circle(backend):
+    """Issue 15: keras' color.py and gatys.py imported each other. Every import between the
+    modules of a backend's style package, at top level or inside a function, read from the
+    source: no module reaches itself."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[2] / "plugins" / f"artforge_{backend}" / "style"
+    graph = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(a.name for a in node.names)
+        graph[path.stem] = deps & {p.stem for p in folder.glob("*.py")}
+    assert "color" in graph and "gatys" in graph
+
+    def reaches(start, goal, seen=()):
+        return any(
+            d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start]
+        )
+
+    assert [m for m in graph if reaches(m, m)] == []

@@ -9,14 +9,13 @@ style) on random crops of the content images; it then stylizes any image in one 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from artforge.api import StepError
-from artforge.style.training import ARCH, CropSampler, LossLog, TrainStats
+from artforge.style.training import ARCH, CropSampler, TrainOptions, TrainStats
 
 from ..backend import keras_module
 from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
@@ -81,38 +80,26 @@ def train_transformer(
     style: np.ndarray,
     images: list[np.ndarray],
     *,
-    steps: int = 2000,
-    batch_size: int = 4,
-    size: int = 256,
-    lr: float = 1e-3,
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 1.0,
-    config: dict[str, Any] | None = None,
     seed: int = 0,
-    on_step: Callable[[int, float, float, float], None] | None = None,
-    progress=None,
     state_path: Path | None = None,
-    save_every: float = 30.0,
-    log_every: int = 10,
-    log: LossLog | None = None,
-):
-    """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1]); the losses go
-    to ``log`` (by default a :class:`LossLog` with ``on_step``, ``progress``, ``log_every``)."""
-    log = log or LossLog(steps, on_step=on_step, progress=progress, log_every=log_every)
+    **options: Any,
+) -> tuple[Any, TrainStats]:
+    """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1]) on random crops
+    of ``images``; ``options`` are :class:`artforge.style.training.TrainOptions`."""
+    o = TrainOptions(**options)
+    log, steps = o.log, o.steps
     from ..backend import set_seed
     from ..nets.torch_random import torch_default_init
     from ..sr.train import sequential_batches
     from ..training.checkpoint import load_checkpoint, save_checkpoint
 
     set_seed(seed)
-    net = torch_default_init(build_transformer(config), seed)  # as torch.manual_seed(seed)
-    model = StyleNetModel(
-        net, loss_net, loss_net.style_targets(style), (content_weight, style_weight, tv_weight)
-    )
-    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=1e-8))
+    net = torch_default_init(build_transformer(o.config), seed)  # as torch.manual_seed(seed)
+    weights = (o.content_weight, o.style_weight, o.tv_weight)
+    model = StyleNetModel(net, loss_net, loss_net.style_targets(style), weights)
+    model.compile(optimizer=keras.optimizers.Adam(o.lr, epsilon=1e-8))
     model.optimizer.build(net.trainable_variables)
-    sampler = CropSampler(images, size, seed)
+    sampler = CropSampler(images, o.size, seed)
     start = 0
     if state_path is not None and Path(state_path).is_file():
         try:
@@ -137,12 +124,12 @@ def train_transformer(
                 return
             log.step(step, *vals)
             now = time.perf_counter()
-            if state_path is not None and now - self.last_save > save_every and step < steps:
+            if state_path is not None and now - self.last_save > o.save_every and step < steps:
                 save_checkpoint(state_path, model, {"step": step, "steps": steps})
                 self.last_save = now
 
     if steps > start:
-        batches = sequential_batches(lambda: np.stack(sampler(batch_size)), steps - start)
+        batches = sequential_batches(lambda: np.stack(sampler(o.batch_size)), steps - start)
         model.fit(batches, epochs=1, callbacks=[Log()], verbose=0, shuffle=False)
     if diverged:
         raise log.diverged(diverged[0])

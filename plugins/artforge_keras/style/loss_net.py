@@ -7,11 +7,11 @@ same with either network)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from artforge.api import StepError
-from artforge.style.features import RANDOM_DESC, VGG_DESC  # noqa: F401 (re-exported)
+from artforge.style.features import RANDOM_DESC, VGG_DESC, LossNetworkBase  # noqa: F401
+from artforge.style.features import find_weights as find
 
 from ..backend import keras_module
 
@@ -63,20 +63,9 @@ def tv(x):
     return tv_loss(x)
 
 
-@dataclass
-class LossNetwork:
-    """A feature extractor (``net(x, layers)`` -> {layer: NHWC features}) and the layers the
-    content and style losses read. Images are (N, H, W, 3) in [0, 1]."""
-
-    net: object
-    content_layers: list[str]
-    style_layers: list[str]
-    kind: str  # "vgg19" | "random"
-    description: str
-
-    @property
-    def layers(self) -> list[str]:
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+class LossNetwork(LossNetworkBase):
+    """A feature extractor (``net(x, layers)`` -> {layer: NHWC features}) and the losses
+    on it. Images are (N, H, W, 3) in [0, 1]."""
 
     def features(self, x, layers):
         if self.kind == "random":
@@ -111,11 +100,9 @@ class LossNetwork:
 def find_weights(ctx, given: str | None) -> Path | None:
     """The VGG19 weight file: ``given`` (relative to the recipe; must exist), else
     ``$ARTFORGE_VGG19_WEIGHTS``, Keras' cache or torchvision's cache; None if there is none."""
-    from artforge.style.features import find_weights as find
+    from ..nets.features import find_vgg19_weights
 
-    from .runtime import KerasStyleRuntime
-
-    return find(ctx, given, KerasStyleRuntime)
+    return find(ctx, given, VGG_FILES, find_vgg19_weights)
 
 
 def build_features(kind: str, path: Path | None, layers: list[str], seed: int):

@@ -10,7 +10,6 @@ forward pass.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from artforge.api import StepError
-from artforge.style.training import ARCH, CropSampler, LossLog, TrainStats
+from artforge.style.training import ARCH, CropSampler, TrainOptions, TrainStats
 
 from ..training.checkpoint import foreign
 from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
@@ -38,31 +37,20 @@ def train_transformer(
     style: torch.Tensor,
     images: list[np.ndarray],
     *,
-    steps: int = 2000,
-    batch_size: int = 4,
-    size: int = 256,
-    lr: float = 1e-3,
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 1.0,
-    config: dict[str, Any] | None = None,
-    device: torch.device | str = "cpu",
     seed: int = 0,
-    on_step: Callable[[int, float, float, float], None] | None = None,
-    progress=None,
     state_path: Path | None = None,
-    save_every: float = 30.0,
-    log_every: int = 10,
-    log: LossLog | None = None,
+    device: torch.device | str = "cpu",
+    **options: Any,
 ) -> tuple[torch.nn.Module, TrainStats]:
-    """Train a transformation network for ``style`` (1 x 3 x h x w in [0, 1]); the losses go
-    to ``log`` (by default a :class:`LossLog` with ``on_step``, ``progress``, ``log_every``)."""
-    log = log or LossLog(steps, on_step=on_step, progress=progress, log_every=log_every)
+    """Train a transformation network for ``style`` (1 x 3 x h x w in [0, 1]) on random crops
+    of ``images``; ``options`` are :class:`artforge.style.training.TrainOptions`."""
+    o = TrainOptions(**options)
+    log, steps = o.log, o.steps
     device = torch.device(device)
     torch.manual_seed(seed)
-    net = build_transformer(config).to(device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sampler = CropSampler(images, size, seed)
+    net = build_transformer(o.config).to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=o.lr)
+    sampler = CropSampler(images, o.size, seed)
     style_t = loss_net.style_targets(style.to(device))
     start = 0
     state = load_state(state_path) if state_path else None
@@ -77,19 +65,19 @@ def train_transformer(
     log.begin(start)
     last_save = time.perf_counter()
     for step in range(start, steps):
-        x = batch_to_tensor(sampler(batch_size), device)
+        x = batch_to_tensor(sampler(o.batch_size), device)
         content_t = loss_net.content_targets(x)
         y = net(x)
         # losses of the clipped output (what is written), plus a pull back into range
         lc, ls, ltv = loss_net.losses(y.clamp(0, 1), content_t, style_t)
-        total = content_weight * lc + style_weight * ls + tv_weight * ltv
+        total = o.content_weight * lc + o.style_weight * ls + o.tv_weight * ltv
         total = total + RANGE_WEIGHT * range_penalty(y)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
         log.step(step + 1, float(lc.detach()), float(ls.detach()), float(ltv.detach()))
         now = time.perf_counter()
-        if state_path is not None and now - last_save > save_every:
+        if state_path is not None and now - last_save > o.save_every:
             save_state(
                 state_path,
                 {

@@ -4,32 +4,22 @@ losses computed on its features."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from artforge.api import StepError
-from artforge.style.features import RANDOM_DESC, VGG_DESC  # noqa: F401 (re-exported)
+from artforge.style.features import RANDOM_DESC, VGG_DESC, LossNetworkBase  # noqa: F401
+from artforge.style.features import find_weights as find
 
 VGG_FILES = (
     "torchvision's vgg19 state dict (.pth or .safetensors; vgg19-dcbbb9e9.pth loads as it is)"
 )
 
 
-@dataclass
-class LossNetwork:
-    """A feature extractor and the layers the content and style losses read."""
-
-    net: torch.nn.Module  # forward(x) -> {layer name: features}
-    content_layers: list[str]
-    style_layers: list[str]
-    kind: str  # "vgg19" | "random"
-    description: str
-
-    @property
-    def layers(self) -> list[str]:
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+class LossNetwork(LossNetworkBase):
+    """A feature extractor (``net(x, layers)`` -> {layer name: features}) and the losses
+    on it. Images are N x 3 x H x W in [0, 1]."""
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(x)
@@ -110,11 +100,9 @@ def tv(x: torch.Tensor) -> torch.Tensor:
 # -- building -----------------------------------------------------------------------------------
 def find_weights(ctx, given: str | None) -> Path | None:
     """The VGG19 weight file: ``given`` (relative to the recipe; must exist) or the cache."""
-    from artforge.style.features import find_weights as find
+    from ..nets.features import find_vgg19_weights
 
-    from .runtime import TorchStyleRuntime
-
-    return find(ctx, given, TorchStyleRuntime)
+    return find(ctx, given, VGG_FILES, find_vgg19_weights)
 
 
 def build_features(kind: str, path: Path | None, layers: list[str], seed: int, device):
