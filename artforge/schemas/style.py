@@ -1,6 +1,10 @@
 """Parameters of the ``stylize`` step (neural style transfer), shared by the backends.
 
-Two methods:
+``method: auto`` (the default) is ``patch`` offline, when no VGG19 weights are found, and
+``optimise`` with them: the patch method beats the colour-only baseline and Gatys with the
+offline random features on every photograph of recipes/stylize.yaml (README, "Style transfer").
+
+Two methods of the loss network:
 
 * ``optimise``: Gatys, Ecker & Bethge (2016), "Image style transfer using convolutional
   neural networks": the image itself is optimised (L-BFGS or Adam) so that its CNN features
@@ -28,9 +32,39 @@ from pydantic import Field, ValidationInfo, field_validator, model_serializer, m
 from artforge.params import InputRef, Params, check_registered, component_field, parse_ref
 
 BUILTIN_PREFIX = "builtin:"
-STYLE_METHODS = ("optimise", "feed-forward")
+STYLE_METHODS = ("auto", "optimise", "feed-forward")
 # the registered style optimisers that are the built-in methods (see the module docstring)
 METHOD_ALIASES = {"gatys": "optimise", "johnson": "feed-forward"}
+
+
+def check_supported(method: str, info: ValidationInfo) -> None:
+    """A backend declares the built-in methods it runs by registering their style optimisers
+    (``gatys`` for optimise, ``johnson`` for feed-forward) for its backend; a recipe naming a
+    method its backend lacks is refused when it loads (with file and line)."""
+    context = info.context or {}
+    registry, backend = context.get("registry"), context.get("backend")
+    name = {v: k for k, v in METHOD_ALIASES.items()}.get(method)
+    if registry is None or backend is None or name is None:
+        return
+    if any(
+        k == "style-optimiser" and n == name and b in (backend, None)
+        for k, n, b in registry.components
+    ):
+        return
+    from pydantic_core import PydanticCustomError
+
+    others = sorted(
+        {b for k, n, b in registry.components if k == "style-optimiser" and n == name} - {None}
+    )
+    raise PydanticCustomError(
+        "artforge_name",
+        "{message}",
+        {
+            "message": f"method {method} is not supported by backend {backend}",
+            "hint": (f"backends that run it: {', '.join(others)}; " if others else "")
+            + "method: patch runs on every backend",
+        },
+    )
 
 
 def builtin_style_names() -> list[str]:
@@ -55,8 +89,9 @@ class StylizeParams(Params):
     method: str = component_field(
         "style-optimiser",
         STYLE_METHODS,
-        "optimise",
-        "optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
+        "auto",
+        "auto (the default): patch when no VGG19 weights are found (offline), optimise when "
+        "they are; optimise: Gatys et al. 2016, the image is optimised (slow, any style); "
         "feed-forward: Johnson et al. 2016, train a transformation network for the style, "
         "then one forward pass per image (gatys and johnson are the same); patch: Elad & "
         "Milanfar 2017, the style's own patches matched coarse to fine (weight-free, numpy, "
@@ -169,7 +204,7 @@ class StylizeParams(Params):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str, info: ValidationInfo) -> str:
-        return check_registered(
+        v = check_registered(
             v,
             info,
             kind="style-optimiser",
@@ -177,6 +212,8 @@ class StylizeParams(Params):
             what="method",
             aliases=METHOD_ALIASES,
         )
+        check_supported(v, info)
+        return v
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
@@ -212,6 +249,11 @@ class StylizeParams(Params):
     def _consistent(self) -> StylizeParams:
         if self.method != "feed-forward" and (self.model or self.checkpoint):
             raise ValueError("`model` and `checkpoint` apply to method: feed-forward only")
+        if self.options and self.method == "auto":
+            raise ValueError(
+                "`options` need a named method: method auto may run optimise, which takes "
+                "none; give method: patch (or the registered method they are for)"
+            )
         if self.options and self.method in STYLE_METHODS:
             raise ValueError(
                 f"`options` configure a style optimiser a plugin registers; {self.method} "

@@ -65,7 +65,7 @@ def test_optimise_with_a_builtin_style_records_losses_and_provenance(host, tmp_p
   - id: st
     uses: stylize
     with: {images: "${scenes.holdout_night}", style: "builtin:mosaic", size: 32, steps: 12,
-           style_weight: 10, tv_weight: 1}
+           style_weight: 10, tv_weight: 1, method: optimise}
 """,
     )
     rec = record(out, "st")
@@ -92,11 +92,13 @@ def test_style_from_a_file_and_from_another_step(host, tmp_path):
         """
   - id: a
     uses: stylize
-    with: {images: "${scenes.holdout_day}", style: "my style.png", size: 24, steps: 2}
+    with: {images: "${scenes.holdout_day}", style: "my style.png", size: 24, steps: 2,
+           method: optimise}
   - id: b
     uses: stylize
     with: {images: "${scenes.holdout_day}", style: "${scenes.night}", style_index: 1,
-           size: 24, steps: 2, preserve_color: true, optimiser: adam, scales: 2}
+           size: 24, steps: 2, preserve_color: true, optimiser: adam, scales: 2,
+           method: optimise}
 """,
     )
     assert record(out, "a")["info"]["style"].endswith("my style.png")
@@ -196,6 +198,9 @@ def test_vgg19_weights_file_is_used_when_given(host, tmp_path):
     rec = record(out, "st")
     assert rec["info"]["feature_network"] == f"VGG19 (ImageNet weights from {path})"
     assert rec["info"]["layers"] == "content conv2_1; style conv1_1, relu2_1"
+    # method auto (the default) optimises when VGG19 weights are found
+    assert rec["info"]["method_choice"] == "method auto: optimise (VGG19 weights found)"
+    assert "Gatys" in rec["info"]["method"]
     assert not any("random" in w for w in rec["warnings"])
     bad = tmp_path / "bad.safetensors"
     save_file({"features.0.weight": torch.zeros(1)}, str(bad))
@@ -226,7 +231,8 @@ def test_every_method_is_scored_against_the_colour_only_baseline(host, tmp_path)
            options: {patch_sizes: [17, 9], iterations: 1, max_style_patches: 2000}}
   - id: opt
     uses: stylize
-    with: {images: "${scenes.holdout_day}", style: "builtin:brush", size: 48, steps: 2}
+    with: {images: "${scenes.holdout_day}", style: "builtin:brush", size: 48, steps: 2,
+           method: optimise}
 """,
     )
     rec = record(out, "patch")

@@ -34,13 +34,29 @@ class Ctx:
 @pytest.fixture
 def loss_net(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no cached VGG19 weights
-    from artforge_torch.style.loss_net import RANDOM_DESC, build_loss_network
+    from artforge_torch.style.loss_net import RANDOM_DESC
 
     ctx = Ctx(tmp_path)
-    net = build_loss_network(ctx, "auto", None, None, None, torch.device("cpu"), seed=0)
+    net = build_loss_network(ctx, "auto", None, None, None, seed=0)
     assert net.kind == "random" and ctx.info["feature_network"] == RANDOM_DESC
     assert any("random multi-scale" in w for w in ctx.warnings)
     return net
+
+
+def build_loss_network(ctx, features, vgg_weights, content_layers, style_layers, seed):
+    """The core's choice of loss network with the torch runtime on the CPU."""
+    from types import SimpleNamespace
+
+    from artforge.style.features import build_loss_network as build
+    from artforge_torch.style.runtime import TorchStyleRuntime
+
+    p = SimpleNamespace(
+        features=features,
+        vgg_weights=vgg_weights,
+        content_layers=content_layers,
+        style_layers=style_layers,
+    )
+    return build(ctx, p, TorchStyleRuntime("cpu"), seed)
 
 
 def pictures(size=32, seed=0):
@@ -167,12 +183,11 @@ def test_feed_forward_training_and_round_trip(loss_net, tmp_path):
 def test_loss_network_layer_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     from artforge.errors import StepError
-    from artforge_torch.style.loss_net import build_loss_network
 
     ctx = Ctx(tmp_path)
     with pytest.raises(StepError, match="needs VGG19 ImageNet weights"):
-        build_loss_network(ctx, "vgg19", None, None, None, torch.device("cpu"), 0)
+        build_loss_network(ctx, "vgg19", None, None, None, 0)
     with pytest.raises(StepError, match="weight file not found"):
-        build_loss_network(ctx, "vgg19", "missing.pth", None, None, torch.device("cpu"), 0)
+        build_loss_network(ctx, "vgg19", "missing.pth", None, None, 0)
     with pytest.raises(StepError, match="has no layer 'conv9_9'"):
-        build_loss_network(ctx, "random", None, ["conv9_9"], None, torch.device("cpu"), 0)
+        build_loss_network(ctx, "random", None, ["conv9_9"], None, 0)

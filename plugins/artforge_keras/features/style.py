@@ -5,21 +5,10 @@ Registration only: nothing here imports keras.
 
 from __future__ import annotations
 
-from artforge.api import StepType
-from artforge.schemas.style import StylizeParams
+from artforge.style.step import step_type
 
-STEPS = [
-    StepType(
-        name="stylize",
-        params=StylizeParams,
-        run="artforge_keras.style.step:run",
-        outputs=("images", "style", "model", "baseline"),
-        description="Neural style transfer on Keras 3/TensorFlow: optimise each image (Gatys et "
-        "al. 2016) or train a feed-forward network for the style (Johnson et al. 2016)",
-        backend="keras",
-        version="2",
-    )
-]
+# the step (schema, outputs, version) is the core's; this backend supplies its runtime
+STEPS = [step_type("keras", "artforge_keras.style.runtime:run")]
 
 MODELS = [
     (

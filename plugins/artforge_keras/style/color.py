@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .images import resize_to
+
 RGB2YIQ = np.array(
     [
         [0.299, 0.587, 0.114],
@@ -43,8 +45,6 @@ def gray3(y: np.ndarray) -> np.ndarray:
 
 def combine(result_y: np.ndarray, content_rgb: np.ndarray) -> np.ndarray:
     """The stylized luminance with the content's chrominance (I and Q), back in RGB."""
-    from .gatys import resize_to
-
     yiq = rgb_to_yiq(content_rgb)
     if yiq.shape[1:3] != result_y.shape[1:3]:
         yiq = resize_to(yiq, result_y.shape[1:3], clamp=False)

@@ -8,17 +8,14 @@ style) on random crops of the content images; it then stylizes any image in one 
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from artforge.api import DataError, Diverged, StepError
+from artforge.api import StepError
+from artforge.style.training import ARCH, CropSampler, TrainOptions, TrainStats
 
 from ..backend import keras_module
 from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
@@ -26,46 +23,13 @@ from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
 keras = keras_module()
 ops = keras.ops
 
-ARCH = "johnson"
+__all__ = ["ARCH", "CropSampler", "StyleNetModel", "TrainStats", "train_transformer"]
 
 
 def build_transformer(config: dict[str, Any] | None = None):
     from ..nets.transformer import TransformerNet
 
     return TransformerNet(**(config or {}))
-
-
-class CropSampler:
-    """Random ``size`` crops of the content images (shorter side scaled to 1-1.5x ``size``
-    first, half of them mirrored), drawn from ``default_rng(seed)`` exactly as the PyTorch
-    backend's sampler draws them."""
-
-    def __init__(self, images: list[np.ndarray], size: int, seed: int):
-        if not images:
-            raise DataError("no content images to train the style network on")
-        self.images = [Image.fromarray(np.asarray(i)[..., :3]) for i in images]
-        self.size = size
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, batch: int) -> np.ndarray:
-        rng = self.rng
-        out = []
-        for k in rng.integers(0, len(self.images), size=batch):
-            im = self.images[k]
-            w, h = im.size
-            f = self.size * float(rng.uniform(1.0, 1.5)) / min(w, h)
-            nw, nh = max(self.size, round(w * f)), max(self.size, round(h * f))
-            im2 = im.resize((nw, nh), Image.Resampling.BICUBIC)
-            top = int(rng.integers(0, nh - self.size + 1))
-            left = int(rng.integers(0, nw - self.size + 1))
-            a = np.asarray(im2)[top : top + self.size, left : left + self.size]
-            if rng.integers(0, 2):
-                a = a[:, ::-1]
-            out.append(np.ascontiguousarray(a))
-        return np.stack(out)
 
 
 class StyleNetModel(keras.Model):
@@ -111,51 +75,31 @@ class StyleNetModel(keras.Model):
         return out
 
 
-@dataclass
-class TrainStats:
-    steps: int
-    seconds: float
-    content: float
-    style: float
-    tv: float
-    history: list[dict] = field(default_factory=list)
-    resumed_from: int = 0
-
-
 def train_transformer(
     loss_net: LossNetwork,
     style: np.ndarray,
     images: list[np.ndarray],
     *,
-    steps: int = 2000,
-    batch_size: int = 4,
-    size: int = 256,
-    lr: float = 1e-3,
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 1.0,
-    config: dict[str, Any] | None = None,
     seed: int = 0,
-    on_step: Callable[[int, float, float, float], None] | None = None,
-    progress=None,
     state_path: Path | None = None,
-    save_every: float = 30.0,
-    log_every: int = 10,
-):
-    """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1])."""
+    **options: Any,
+) -> tuple[Any, TrainStats]:
+    """Train a transformation network for ``style`` (1 x h x w x 3 in [0, 1]) on random crops
+    of ``images``; ``options`` are :class:`artforge.style.training.TrainOptions`."""
+    o = TrainOptions(**options)
+    log, steps = o.log, o.steps
     from ..backend import set_seed
     from ..nets.torch_random import torch_default_init
     from ..sr.train import sequential_batches
     from ..training.checkpoint import load_checkpoint, save_checkpoint
 
     set_seed(seed)
-    net = torch_default_init(build_transformer(config), seed)  # as torch.manual_seed(seed)
-    model = StyleNetModel(
-        net, loss_net, loss_net.style_targets(style), (content_weight, style_weight, tv_weight)
-    )
-    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=1e-8))
+    net = torch_default_init(build_transformer(o.config), seed)  # as torch.manual_seed(seed)
+    weights = (o.content_weight, o.style_weight, o.tv_weight)
+    model = StyleNetModel(net, loss_net, loss_net.style_targets(style), weights)
+    model.compile(optimizer=keras.optimizers.Adam(o.lr, epsilon=1e-8))
     model.optimizer.build(net.trainable_variables)
-    sampler = CropSampler(images, size, seed)
+    sampler = CropSampler(images, o.size, seed)
     start = 0
     if state_path is not None and Path(state_path).is_file():
         try:
@@ -165,53 +109,31 @@ def train_transformer(
         except StepError:
             start = 0
     sampler.reseed(seed + start)
-    t0 = time.perf_counter()
-    run = {"ema": None, "history": [], "diverged": None}
+    log.begin(start)
+    diverged = []
 
     class Log(keras.callbacks.Callback):
-        last_save = t0
+        last_save = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             step = start + batch + 1
-            vals = np.array([float(logs[f"step_{k}"]) for k in ("content", "style", "tv")])
-            if not np.all(np.isfinite(vals)):
-                run["diverged"] = step
+            vals = [float(logs[f"step_{k}"]) for k in ("content", "style", "tv")]
+            if not log.finite(*vals):
+                diverged.append(step)
                 self.model.stop_training = True
                 return
-            ema = run["ema"]
-            run["ema"] = ema = vals if ema is None else 0.9 * ema + 0.1 * vals
-            if step % log_every == 0 or step == steps:
-                run["history"].append(
-                    {"step": step, "content": ema[0], "style": ema[1], "tv": ema[2]}
-                )
-                if on_step is not None:
-                    on_step(step, *map(float, ema))
-            if progress is not None:
-                progress.update(1, style=float(ema[1]), content=float(ema[0]))
+            log.step(step, *vals)
             now = time.perf_counter()
-            if state_path is not None and now - self.last_save > save_every and step < steps:
+            if state_path is not None and now - self.last_save > o.save_every and step < steps:
                 save_checkpoint(state_path, model, {"step": step, "steps": steps})
                 self.last_save = now
 
     if steps > start:
-        batches = sequential_batches(lambda: sampler(batch_size), steps - start)
+        batches = sequential_batches(lambda: np.stack(sampler(o.batch_size)), steps - start)
         model.fit(batches, epochs=1, callbacks=[Log()], verbose=0, shuffle=False)
-    if run["diverged"]:
-        raise Diverged(
-            f"style network training diverged at step {run['diverged']} (non-finite loss)",
-            hint="lower lr or style_weight",
-        )
-    e = run["ema"] if run["ema"] is not None else np.array([math.nan] * 3)
-    stats = TrainStats(
-        steps=steps,
-        seconds=time.perf_counter() - t0,
-        content=float(e[0]),
-        style=float(e[1]),
-        tv=float(e[2]),
-        history=run["history"],
-        resumed_from=start,
-    )
-    return net, stats
+    if diverged:
+        raise log.diverged(diverged[0])
+    return net, log.stats()
 
 
 def load_transformer(path: Path, what: str):

@@ -1,87 +1,31 @@
-"""Optimisation-based style transfer (Gatys, Ecker & Bethge 2016) in Keras/TensorFlow.
+"""Optimisation-based style transfer (Gatys, Ecker & Bethge 2016) in Keras/TensorFlow: the
+tensor code of :class:`artforge.style.gatys.CoarseToFine`; the coarse-to-fine driver, the
+results and the content-loss bound are the core's.
 
-The image ``x`` minimises ``content_weight * L_content + style_weight * L_style + tv_weight *
-L_tv`` (losses of :mod:`.loss_net`); it starts from the content image (or noise) and is
-optimised by L-BFGS (the paper's choice) or Adam; large images go coarse to fine. The loss
-and its gradient are one ``tf.function``; the L-BFGS update is PyTorch's ``LBFGS`` without
-line search (history 100, no tolerances, one loss evaluation per iteration, the first step
-scaled by min(1, 1/|g|_1)), as the PyTorch backend and the reference implementations use it,
-so both backends take the same steps from the same losses.
-
-The content image has zero content loss, so an acceptable result has a weighted total no
-larger than the content image's: its content loss is at most (total(content) - style_weight
-* L_style - tv_weight * L_tv) / content_weight of the result, the bound reported with it.
+The loss and its gradient are one ``tf.function``; the L-BFGS update is PyTorch's ``LBFGS``
+without line search (history 100, no tolerances, one loss evaluation per iteration, the first
+step scaled by min(1, 1/|g|_1)), as the PyTorch backend and the reference implementations use
+it, so both backends take the same steps from the same losses.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from artforge.api import Diverged
+from artforge.style.gatys import CoarseToFine, Losses, StylizeResult, auto_levels
 
 from ..backend import keras_module
 from . import color
-from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
+from .images import resize_to
+from .loss_net import RANGE_WEIGHT, range_penalty
 
 keras = keras_module()
 
-
-@dataclass
-class Losses:
-    content: float
-    style: float
-    tv: float
-    total: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
-
-
-@dataclass
-class StylizeResult:
-    image: np.ndarray  # 1 x H x W x 3 in [0, 1]
-    reference: Losses  # the content image's own losses (finest level)
-    final: Losses  # the result's losses (finest level)
-    history: list[dict] = field(default_factory=list)
-    evaluations: int = 0
-    seconds: float = 0.0
-    levels: list[tuple[int, int]] = field(default_factory=list)
-    _bound: float = math.inf
-
-    @property
-    def style_loss_drop(self) -> float:
-        if self.reference.style <= 0:
-            return 0.0
-        return 1.0 - self.final.style / self.reference.style
-
-    @property
-    def content_bound(self) -> float:
-        return self._bound
-
-
-def resize_to(x: np.ndarray, size, clamp: bool = True) -> np.ndarray:
-    """Bicubic resize of an NHWC batch (antialiased when shrinking), clamped to [0, 1]."""
-    import tensorflow as tf
-
-    size = (int(size[0]), int(size[1]))
-    if tuple(x.shape[1:3]) == size:
-        return x
-    shrinking = size[0] < x.shape[1]
-    y = tf.image.resize(x, size, method="bicubic", antialias=shrinking).numpy()
-    return np.clip(y, 0, 1) if clamp else y
-
-
-def auto_levels(h: int, w: int, coarsest: int = 256) -> int:
-    n, edge = 1, max(h, w)
-    while edge > coarsest and n < 6 and min(h, w) / 2**n >= 32:
-        edge //= 2
-        n += 1
-    return n
+__all__ = ["LBFGS", "GatysOptimiser", "Losses", "StylizeResult", "auto_levels", "resize_to"]
 
 
 class LBFGS:
@@ -140,33 +84,27 @@ class LBFGS:
         return x
 
 
-class GatysOptimiser:
-    """Stylize one image by optimising its pixels (registered as style-optimiser ``gatys``)."""
+class GatysOptimiser(CoarseToFine):
+    """Stylize one image (1 x H x W x 3 in [0, 1]) by optimising its pixels (registered as
+    style-optimiser ``gatys``)."""
 
-    def __init__(
-        self,
-        loss_net: LossNetwork,
-        *,
-        content_weight: float = 1.0,
-        style_weight: float = 10.0,
-        tv_weight: float = 1.0,
-        optimiser: str = "lbfgs",
-        lr: float | None = None,
-        steps: int = 200,
-        init: str = "content",
-        scales: int | None = 1,
-        preserve_color: bool = False,
-        seed: int = 0,
-    ):
-        if optimiser not in ("lbfgs", "adam"):
-            raise ValueError(f"unknown optimiser {optimiser!r}")
-        self.net = loss_net
-        self.cw, self.sw, self.tw = content_weight, style_weight, tv_weight
-        self.optimiser = optimiser
-        self.lr = lr if lr is not None else (1.0 if optimiser == "lbfgs" else 0.02)
-        self.steps, self.init, self.scales = steps, init, scales
-        self.preserve_color, self.seed = preserve_color, seed
-        self._fn = None
+    color = color
+    _fn = None
+
+    def hw(self, x: np.ndarray) -> tuple[int, int]:
+        return tuple(x.shape[1:3])
+
+    def resize(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return resize_to(x, size)
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, 0, 1)
+
+    def noise_source(self, seed: int) -> np.random.Generator:
+        return np.random.default_rng(seed)
+
+    def noise(self, source: np.random.Generator, like: np.ndarray) -> np.ndarray:
+        return source.random(like.shape, dtype=np.float32)
 
     # -- losses ---------------------------------------------------------------------------------
     def _loss_fn(self):
@@ -198,6 +136,7 @@ class GatysOptimiser:
     def optimise(self, x0: np.ndarray, content_t, style_t, steps: int, on_eval=None) -> np.ndarray:
         """``steps`` loss evaluations of L-BFGS or Adam from ``x0``; the best iterate."""
         fn = self._loss_fn()
+        x0 = np.asarray(x0, np.float32)
         shape = x0.shape
         best = {"total": math.inf, "x": x0.copy()}
         count = [0]
@@ -233,58 +172,3 @@ class GatysOptimiser:
         if math.isfinite(last) and last < best["total"]:
             best["x"] = x.astype(np.float32)
         return best["x"]
-
-    # -- the whole image -----------------------------------------------------------------------
-    def stylize(self, content: np.ndarray, style: np.ndarray, on_eval=None) -> StylizeResult:
-        """Stylize ``content`` (1 x H x W x 3 in [0, 1]) with ``style`` (1 x h x w x 3);
-        ``on_eval(evaluation, level, losses)`` after every loss evaluation."""
-        t0 = time.perf_counter()
-        content_rgb = content
-        if self.preserve_color:
-            cy = color.luminance(content)
-            sy = color.match_luminance(color.luminance(style), cy)
-            content, style = color.gray3(cy), color.gray3(sy)
-        h, w = content.shape[1:3]
-        n = self.scales or auto_levels(h, w)
-        levels = []
-        for k in range(n):
-            f = 2.0 ** (k - n + 1)
-            levels.append((max(8, round(h * f)), max(8, round(w * f))))
-        sh, sw_ = style.shape[1:3]
-        history: list[dict] = []
-        evals = [0]
-        x = None
-        rng = np.random.default_rng(self.seed)
-        for lvl, size in enumerate(levels):
-            f = size[0] / h
-            c = resize_to(content, size)
-            s = resize_to(style, (max(8, round(sh * f)), max(8, round(sw_ * f))))
-            ct = self.net.content_targets(c)
-            st = self.net.style_targets(s)
-            if x is None:
-                x0 = rng.random(c.shape, dtype=np.float32) if self.init == "noise" else c
-            else:
-                x0 = resize_to(x, size)
-
-            def cb(losses: Losses, lvl=lvl):
-                evals[0] += 1
-                history.append({"eval": evals[0], "level": lvl, **losses.as_dict()})
-                if on_eval is not None:
-                    on_eval(evals[0], lvl, losses)
-
-            x = np.clip(self.optimise(np.asarray(x0, np.float32), ct, st, self.steps, cb), 0, 1)
-        reference = self.evaluate(c, ct, st)
-        final = self.evaluate(x, ct, st)
-        out = color.combine(color.luminance(x), content_rgb) if self.preserve_color else x
-        res = StylizeResult(
-            image=out,
-            reference=reference,
-            final=final,
-            history=history,
-            evaluations=evals[0],
-            seconds=time.perf_counter() - t0,
-            levels=levels,
-        )
-        spare = reference.total - self.sw * final.style - self.tw * final.tv
-        res._bound = spare / self.cw if self.cw > 0 else math.inf
-        return res

@@ -7,19 +7,20 @@ same with either network)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from artforge.api import StepError
+from artforge.style.features import RANDOM_DESC, VGG_DESC, LossNetworkBase  # noqa: F401
+from artforge.style.features import find_weights as find
 
 from ..backend import keras_module
 
 keras = keras_module()
 ops = keras.ops
 
-VGG_DESC = "VGG19 (ImageNet weights from {path})"
-RANDOM_DESC = (
-    "random multi-scale filters (Ustyuzhaninov et al. 2017), offline: no VGG19 weights found"
+VGG_FILES = (
+    "Keras' VGG19 ImageNet file (vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or "
+    "torchvision's vgg19 state dict (features.N.weight/bias keys) as .pth or .safetensors"
 )
 EPS = 1e-12
 
@@ -62,20 +63,9 @@ def tv(x):
     return tv_loss(x)
 
 
-@dataclass
-class LossNetwork:
-    """A feature extractor (``net(x, layers)`` -> {layer: NHWC features}) and the layers the
-    content and style losses read. Images are (N, H, W, 3) in [0, 1]."""
-
-    net: object
-    content_layers: list[str]
-    style_layers: list[str]
-    kind: str  # "vgg19" | "random"
-    description: str
-
-    @property
-    def layers(self) -> list[str]:
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+class LossNetwork(LossNetworkBase):
+    """A feature extractor (``net(x, layers)`` -> {layer: NHWC features}) and the losses
+    on it. Images are (N, H, W, 3) in [0, 1]."""
 
     def features(self, x, layers):
         if self.kind == "random":
@@ -112,18 +102,19 @@ def find_weights(ctx, given: str | None) -> Path | None:
     ``$ARTFORGE_VGG19_WEIGHTS``, Keras' cache or torchvision's cache; None if there is none."""
     from ..nets.features import find_vgg19_weights
 
-    if given:
-        path = ctx.resolve_path(given)
-        if not path.is_file():
-            raise StepError(
-                f"VGG19 weight file not found: {path}",
-                hint="give Keras' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or "
-                "torchvision's vgg19 state dict (.pth or .safetensors), or drop vgg_weights "
-                "to use the cache or the offline random features",
-            )
-        return path
-    found = find_vgg19_weights()
-    return Path(found) if found else None
+    return find(ctx, given, VGG_FILES, find_vgg19_weights)
+
+
+def build_features(kind: str, path: Path | None, layers: list[str], seed: int):
+    """The frozen feature network: VGG19 with the weights at ``path``, or random filters."""
+    from ..nets import features as feat
+
+    if kind == "vgg19":
+        net = feat.VGG19Features(layers=layers)
+        load_vgg(net, path)
+        net.trainable = False
+        return net
+    return feat.RandomMultiScaleFeatures(seed=seed)
 
 
 def load_vgg(net, path: Path) -> None:
@@ -139,54 +130,6 @@ def load_vgg(net, path: Path) -> None:
         ) from None
 
 
-def build_loss_network(
-    ctx,
-    features: str,
-    vgg_weights: str | None,
-    content_layers: list[str] | None,
-    style_layers: list[str] | None,
-    seed: int,
-) -> LossNetwork:
-    """Choose and build the loss network; records the choice in ``ctx.info`` and the log."""
-    from ..nets import features as feat
-
-    path = None
-    if features in ("auto", "vgg19"):
-        path = find_weights(ctx, vgg_weights)
-        if path is None and features == "vgg19":
-            raise StepError(
-                "features: vgg19 needs VGG19 ImageNet weights, and none were found",
-                hint="give vgg_weights: PATH (Keras' vgg19 .h5 or torchvision's vgg19 file), "
-                "put one in ~/.keras/models, or use features: random",
-            )
-    if path is not None:
-        c = list(content_layers or feat.DEFAULT_CONTENT_LAYERS)
-        s = list(style_layers or feat.DEFAULT_STYLE_LAYERS)
-        _check_layers(c + s, feat.VGG19_LAYERS, "VGG19")
-        net = feat.VGG19Features(layers=list(dict.fromkeys(c + s)))
-        load_vgg(net, path)
-        net.trainable = False
-        kind, desc = "vgg19", VGG_DESC.format(path=path)
-    else:
-        net = feat.RandomMultiScaleFeatures(seed=seed)
-        canon = [k.replace("scale_", "scale") for k in (content_layers or [])]
-        c = canon or list(net.DEFAULT_CONTENT_LAYERS)
-        s = [k.replace("scale_", "scale") for k in (style_layers or [])] or list(
-            net.DEFAULT_STYLE_LAYERS
-        )
-        _check_layers(c + s, net.LAYERS, "the random multi-scale network")
-        kind, desc = "random", RANDOM_DESC
-    ctx.info["feature_network"] = desc
-    if kind == "random":
-        ctx.warn(
-            "no VGG19 ImageNet weights found: the losses use weight-free random multi-scale "
-            "filters (Ustyuzhaninov et al. 2017); give vgg_weights: PATH for the paper's network"
-        )
-    else:
-        ctx.log(f"  feature network: {desc}")
-    return LossNetwork(net, c, s, kind, desc)
-
-
 def perceptual_network(path: Path):
     """VGG19 features at conv5_4 (SRGAN's "VGG54"), frozen, returning one tensor."""
     from ..nets import features as feat
@@ -195,14 +138,3 @@ def perceptual_network(path: Path):
     load_vgg(net, path)
     net.trainable = False
     return lambda x: net(x)["conv5_4"]
-
-
-def _check_layers(layers: list[str], known, what: str) -> None:
-    bad = [k for k in layers if k not in known]
-    if bad:
-        from artforge.errors import suggest
-
-        hint = suggest(bad[0], known)
-        raise StepError(
-            f"{what} has no layer {bad[0]!r}", hint=hint or f"its layers: {', '.join(known)}"
-        )

@@ -6,21 +6,10 @@ imported when a recipe runs them).
 
 from __future__ import annotations
 
-from artforge.api import StepType
-from artforge.schemas.style import StylizeParams
+from artforge.style.step import step_type
 
-STEPS = [
-    StepType(
-        name="stylize",
-        params=StylizeParams,
-        run="artforge_torch.style.step:run",
-        outputs=("images", "style", "model", "baseline"),
-        description="Neural style transfer: optimise each image (Gatys et al. 2016) or train a "
-        "feed-forward network for the style (Johnson et al. 2016)",
-        backend="torch",
-        version="3",
-    )
-]
+# the step (schema, outputs, version) is the core's; this backend supplies its runtime
+STEPS = [step_type("torch", "artforge_torch.style.runtime:run")]
 
 MODELS = [
     (

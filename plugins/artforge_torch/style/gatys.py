@@ -1,71 +1,23 @@
-"""Optimisation-based style transfer (Gatys, Ecker & Bethge 2016).
-
-The image ``x`` minimises ``content_weight * L_content + style_weight * L_style +
-tv_weight * L_tv``: the content loss compares feature maps of ``x`` and the content image
-(default layer conv4_2), the style loss compares Gram matrices of ``x``'s and the style
-image's features (default conv1_1 ... conv5_1, equal weights), and the total-variation loss
-keeps the result smooth. ``x`` starts from the content image (or noise) and is optimised by
-L-BFGS (the paper's choice) or Adam. Large images are done coarse to fine: each level
-starts from the previous level's result, upsampled.
-
-Because the content image itself has zero content loss, an acceptable result has a weighted
-total no larger than the content image's, so its content loss is at most (total(content) -
-style_weight * L_style - tv_weight * L_tv) / content_weight, all of the result: the
-content-loss bound the weights set, reported with the results.
-"""
+"""Optimisation-based style transfer (Gatys, Ecker & Bethge 2016) on PyTorch: the tensor code
+of :class:`artforge.style.gatys.CoarseToFine` (one level of L-BFGS or Adam, the losses, image
+resizing and colour preservation); the coarse-to-fine driver, the results and the
+content-loss bound are the core's."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from artforge.api import Diverged
+from artforge.style.gatys import CoarseToFine, Losses, StylizeResult, auto_levels
 
 from . import color
-from .loss_net import RANGE_WEIGHT, LossNetwork, range_penalty
+from .loss_net import RANGE_WEIGHT, range_penalty
 
-
-@dataclass
-class Losses:
-    content: float
-    style: float
-    tv: float
-    total: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
-
-
-@dataclass
-class StylizeResult:
-    image: torch.Tensor  # 1 x 3 x H x W in [0, 1]
-    reference: Losses  # the content image's own losses (finest level)
-    final: Losses  # the result's losses (finest level, after clamping to [0, 1])
-    history: list[dict] = field(default_factory=list)  # per evaluation: level, losses
-    evaluations: int = 0
-    seconds: float = 0.0
-    levels: list[tuple[int, int]] = field(default_factory=list)  # (height, width) per level
-
-    @property
-    def style_loss_drop(self) -> float:
-        """Fraction of the content image's style loss removed by the optimisation."""
-        if self.reference.style <= 0:
-            return 0.0
-        return 1.0 - self.final.style / self.reference.style
-
-    @property
-    def content_bound(self) -> float:
-        """The content loss the weights allow the result: an optimiser may only accept an
-        image whose weighted total is at most the content image's own (whose content loss is
-        zero), so ``cw * Lc <= total(content) - sw * Ls - tw * TV`` of the result."""
-        return self._bound
-
-    _bound: float = math.inf
+__all__ = ["GatysOptimiser", "Losses", "StylizeResult", "auto_levels", "resize_to"]
 
 
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -77,44 +29,29 @@ def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ).clamp(0, 1)
 
 
-def auto_levels(h: int, w: int, coarsest: int = 256) -> int:
-    """Levels so that the coarsest has a longer edge of at most ``coarsest`` pixels."""
-    n, edge = 1, max(h, w)
-    while edge > coarsest and n < 6 and min(h, w) / 2**n >= 32:
-        edge //= 2
-        n += 1
-    return n
+class GatysOptimiser(CoarseToFine):
+    """Stylize one image (1 x 3 x H x W in [0, 1]) by optimising its pixels (registered as
+    style-optimiser ``gatys``)."""
 
+    color = color
 
-class GatysOptimiser:
-    """Stylize one image by optimising its pixels (registered as style-optimiser ``gatys``)."""
+    def hw(self, x: torch.Tensor) -> tuple[int, int]:
+        return tuple(x.shape[-2:])
 
-    def __init__(
-        self,
-        loss_net: LossNetwork,
-        *,
-        content_weight: float = 1.0,
-        style_weight: float = 10.0,
-        tv_weight: float = 1.0,
-        optimiser: str = "lbfgs",
-        lr: float | None = None,
-        steps: int = 200,
-        init: str = "content",
-        scales: int | None = 1,
-        preserve_color: bool = False,
-        seed: int = 0,
-    ):
-        if optimiser not in ("lbfgs", "adam"):
-            raise ValueError(f"unknown optimiser {optimiser!r}")
-        self.net = loss_net
-        self.cw, self.sw, self.tw = content_weight, style_weight, tv_weight
-        self.optimiser = optimiser
-        self.lr = lr if lr is not None else (1.0 if optimiser == "lbfgs" else 0.02)
-        self.steps = steps
-        self.init = init
-        self.scales = scales
-        self.preserve_color = preserve_color
-        self.seed = seed
+    def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return resize_to(x, size)
+
+    def clip(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0, 1)
+
+    def noise_source(self, seed: int) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(seed)
+
+    def noise(self, source: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+        return torch.rand(like.shape, generator=source).to(like)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach()
 
     # -- losses ---------------------------------------------------------------------------------
     def _weighted(self, x, content_t, style_t):
@@ -193,72 +130,3 @@ class GatysOptimiser:
         if math.isfinite(last) and last < best["total"]:
             best["x"] = x.detach().clone()
         return best["x"]
-
-    # -- the whole image -----------------------------------------------------------------------
-    def stylize(
-        self,
-        content: torch.Tensor,
-        style: torch.Tensor,
-        on_eval: Callable[[int, int, Losses], None] | None = None,
-    ) -> StylizeResult:
-        """Stylize ``content`` (1 x 3 x H x W in [0, 1]) with ``style`` (1 x 3 x h x w).
-
-        ``on_eval(evaluation, level, losses)`` is called after every loss evaluation.
-        """
-        t0 = time.perf_counter()
-        content_rgb = content
-        if self.preserve_color:
-            cy = color.luminance(content)
-            sy = color.match_luminance(color.luminance(style), cy)
-            content, style = color.gray3(cy), color.gray3(sy)
-        h, w = content.shape[-2:]
-        n = self.scales or auto_levels(h, w)
-        levels = []
-        for k in range(n):
-            f = 2.0 ** (k - n + 1)
-            levels.append((max(8, round(h * f)), max(8, round(w * f))))
-        sh, sw_ = style.shape[-2:]
-        history: list[dict] = []
-        evals = [0]
-        x = None
-        gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        for lvl, size in enumerate(levels):
-            f = size[0] / h
-            c = resize_to(content, size)
-            s = resize_to(style, (max(8, round(sh * f)), max(8, round(sw_ * f))))
-            ct = self.net.content_targets(c)
-            st = self.net.style_targets(s)
-            if x is None:
-                if self.init == "noise":
-                    x0 = torch.rand(c.shape, generator=gen).to(c)
-                else:
-                    x0 = c
-            else:
-                x0 = resize_to(x, size)
-
-            def cb(losses: Losses, lvl=lvl):
-                evals[0] += 1
-                history.append({"eval": evals[0], "level": lvl, **losses.as_dict()})
-                if on_eval is not None:
-                    on_eval(evals[0], lvl, losses)
-
-            x = self.optimise(x0, ct, st, self.steps, cb).clamp(0, 1)
-        reference = self.evaluate(c, ct, st)
-        final = self.evaluate(x, ct, st)
-        out = x
-        if self.preserve_color:
-            out = color.combine(color.luminance(x), content_rgb)
-        res = StylizeResult(
-            image=out.detach(),
-            reference=reference,
-            final=final,
-            history=history,
-            evaluations=evals[0],
-            seconds=time.perf_counter() - t0,
-            levels=levels,
-        )
-        # total(result) <= total(content image), and the content image has no content loss:
-        # cw * Lc(result) <= total(content) - sw * Ls(result) - tw * TV(result)
-        spare = reference.total - self.sw * final.style - self.tw * final.tv
-        res._bound = spare / self.cw if self.cw > 0 else math.inf
-        return res

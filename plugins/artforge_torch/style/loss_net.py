@@ -4,32 +4,22 @@ losses computed on its features."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from artforge.api import StepError
+from artforge.style.features import RANDOM_DESC, VGG_DESC, LossNetworkBase  # noqa: F401
+from artforge.style.features import find_weights as find
 
-VGG_DESC = "VGG19 (ImageNet weights from {path})"
-RANDOM_DESC = (
-    "random multi-scale filters (Ustyuzhaninov et al. 2017), offline: no VGG19 weights found"
+VGG_FILES = (
+    "torchvision's vgg19 state dict (.pth or .safetensors; vgg19-dcbbb9e9.pth loads as it is)"
 )
 
 
-@dataclass
-class LossNetwork:
-    """A feature extractor and the layers the content and style losses read."""
-
-    net: torch.nn.Module  # forward(x) -> {layer name: features}
-    content_layers: list[str]
-    style_layers: list[str]
-    kind: str  # "vgg19" | "random"
-    description: str
-
-    @property
-    def layers(self) -> list[str]:
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+class LossNetwork(LossNetworkBase):
+    """A feature extractor (``net(x, layers)`` -> {layer name: features}) and the losses
+    on it. Images are N x 3 x H x W in [0, 1]."""
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(x)
@@ -112,65 +102,22 @@ def find_weights(ctx, given: str | None) -> Path | None:
     """The VGG19 weight file: ``given`` (relative to the recipe; must exist) or the cache."""
     from ..nets.features import find_vgg19_weights
 
-    if given:
-        path = ctx.resolve_path(given)
-        if not path.is_file():
-            raise StepError(
-                f"VGG19 weight file not found: {path}",
-                hint="give a torchvision vgg19 state dict (.pth or .safetensors), or drop "
-                "vgg_weights to use the cache or the offline random features",
-            )
-        return path
-    found = find_vgg19_weights()
-    return Path(found) if found else None
+    return find(ctx, given, VGG_FILES, find_vgg19_weights)
 
 
-def build_loss_network(
-    ctx,
-    features: str,
-    vgg_weights: str | None,
-    content_layers: list[str] | None,
-    style_layers: list[str] | None,
-    device: torch.device,
-    seed: int,
-) -> LossNetwork:
-    """Choose and build the loss network; records the choice in ``ctx.info`` and the log."""
+def build_features(kind: str, path: Path | None, layers: list[str], seed: int, device):
+    """The frozen feature network: VGG19 with the weights at ``path``, or random filters."""
     from ..nets import features as feat
 
-    path = None
-    if features in ("auto", "vgg19"):
-        path = find_weights(ctx, vgg_weights)
-        if path is None and features == "vgg19":
-            raise StepError(
-                "features: vgg19 needs VGG19 ImageNet weights, and none were found",
-                hint="give vgg_weights: PATH (torchvision's vgg19-dcbb9e9d.pth loads as it is), "
-                "put the file in the torch hub cache, or use features: random",
-            )
-    if path is not None:
-        c = list(content_layers or feat.DEFAULT_CONTENT_LAYERS)
-        s = list(style_layers or feat.DEFAULT_STYLE_LAYERS)
-        _check_layers(c + s, feat.VGG19_LAYERS, "VGG19")
-        net = feat.VGG19Features(layers=list(dict.fromkeys(c + s)))
+    if kind == "vgg19":
+        net = feat.VGG19Features(layers=layers)
         load_vgg(net, path)
-        kind, desc = "vgg19", VGG_DESC.format(path=path)
     else:
         net = feat.RandomMultiScaleFeatures(seed=seed)
-        c = list(content_layers or net.DEFAULT_CONTENT_LAYERS)
-        s = list(style_layers or net.DEFAULT_STYLE_LAYERS)
-        _check_layers(c + s, net.LAYERS, "the random multi-scale network")
-        kind, desc = "random", RANDOM_DESC
     net = net.to(device).eval()
     for q in net.parameters():
         q.requires_grad_(False)
-    ctx.info["feature_network"] = desc
-    if kind == "random":
-        ctx.warn(
-            "no VGG19 ImageNet weights found: the losses use weight-free random multi-scale "
-            "filters (Ustyuzhaninov et al. 2017); give vgg_weights: PATH for the paper's network"
-        )
-    else:
-        ctx.log(f"  feature network: {desc}")
-    return LossNetwork(net, c, s, kind, desc)
+    return net
 
 
 def perceptual_network(path: Path, device: torch.device) -> torch.nn.Module:
@@ -206,15 +153,3 @@ def load_vgg(net: torch.nn.Module, path: Path) -> None:
             hint="expected torchvision's vgg19 state dict (features.N.weight/bias keys), "
             "e.g. vgg19-dcbbb9e9.pth, as .pth or .safetensors",
         ) from None
-
-
-def _check_layers(layers: list[str], known, what: str) -> None:
-    bad = [k for k in layers if k not in known]
-    if bad:
-        from artforge.errors import suggest
-
-        hint = suggest(bad[0], known)
-        raise StepError(
-            f"{what} has no layer {bad[0]!r}",
-            hint=hint or f"its layers: {', '.join(known)}",
-        )

@@ -1,17 +1,43 @@
-"""The ``stylize`` step of the Keras backend: optimisation-based (Gatys et al. 2016) or
-feed-forward (Johnson et al. 2016) style transfer, with the parameters, outputs, metrics and
-curves of the PyTorch backend's step."""
+"""The ``stylize`` step, once for every backend: optimisation-based (Gatys et al. 2016),
+feed-forward (Johnson et al. 2016), patch-based (Elad & Milanfar 2017) or a registered style
+optimiser, each scored by the loss network and against a colour-only baseline.
+
+Everything here is numpy and Pillow; the tensor code comes from the backend's runtime
+(:mod:`artforge.style.runtime`).
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
-from artforge.api import DataError, StepError, load_image, resize
-from artforge.schemas.style import BUILTIN_PREFIX, builtin_style_names
+from artforge.errors import DataError, StepError
+from artforge.images import load_image, resize
+from artforge.registry import StepType
+from artforge.schemas.style import BUILTIN_PREFIX, StylizeParams, builtin_style_names
 
-MODEL_FILE = "style.weights.h5"
+# One version for every backend; it enters the cache key. 4: one step in the core (the same
+# metrics and records on both backends; keras was at 2, torch at 3).
+VERSION = "4"
+OUTPUTS = ("images", "style", "model", "baseline")
+
+
+def step_type(backend: str, run: str) -> StepType:
+    """The ``stylize`` step type of ``backend``, whose ``run`` (``module:function``) calls
+    :func:`run_stylize` with its runtime."""
+    return StepType(
+        name="stylize",
+        params=StylizeParams,
+        run=run,
+        outputs=OUTPUTS,
+        description="Style transfer: the style's own patches (Elad & Milanfar 2017), optimise "
+        "each image (Gatys et al. 2016) or train a feed-forward network for the style (Johnson "
+        "et al. 2016)",
+        backend=backend,
+        version=VERSION,
+    )
 
 
 def fit_size(img: np.ndarray, size: int | None) -> np.ndarray:
@@ -27,7 +53,7 @@ def fit_size(img: np.ndarray, size: int | None) -> np.ndarray:
     )
 
 
-def load_style(ctx, p, size: int) -> tuple[np.ndarray, str]:
+def load_style(ctx: Any, p: Any, size: int) -> tuple[np.ndarray, str]:
     """The style image (uint8) and a description of where it came from."""
     spec = p.style
     if spec.startswith(BUILTIN_PREFIX):
@@ -56,54 +82,45 @@ def load_style(ctx, p, size: int) -> tuple[np.ndarray, str]:
     return load_image(path), str(path)
 
 
-def to_array(img: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) -> float32 (1, H, W, 3) in [0, 1]."""
-    a = np.asarray(img)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=-1)
-    return (a[..., :3].astype(np.float32) / 255.0)[None]
+def run_stylize(ctx: Any, p: Any, rt: Any) -> dict[str, Any]:
+    """The ``stylize`` step on the backend whose runtime is ``rt``."""
+    from artforge.stylescore import record_style_score
 
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(np.asarray(x, np.float32)[0], 0, 1) * 255.0).astype(np.uint8)
-
-
-def run(ctx, p):
-    from ..backend import fresh_session, runtime
-    from .loss_net import build_loss_network
+    from .features import build_loss_network
 
     content = ctx.images(p.images)
     if len(content) == 0:
         raise DataError(f"step '{ctx.step_id}': {p.images} holds no images")
-    fresh_session(ctx.seed)
-    rt = runtime(ctx.device, "off")
-    ctx.info.update({k: v for k, v in rt.describe().items() if k not in ("device_name", "amp")})
-    style_edge = p.style_size or p.size or max(content.load(0).shape[:2])
-    style_img, style_src = load_style(ctx, p, style_edge)
-    style_img = fit_size(style_img, style_edge)
-    ctx.info["style"] = style_src
-    style_out = ctx.image_writer("style")
-    style_out.add(style_img, name="style")
-    outputs = {"style": style_out.finish(source=style_src)}
-    with rt.scope():
-        loss_net = build_loss_network(
-            ctx, p.features, p.vgg_weights, p.content_layers, p.style_layers, ctx.seed
-        )
+    with rt.session(ctx):
+        style_edge = p.style_size or p.size or max(content.load(0).shape[:2])
+        style_img, style_src = load_style(ctx, p, style_edge)
+        style_img = fit_size(style_img, style_edge)
+        ctx.info["style"] = style_src
+        style_out = ctx.image_writer("style")
+        style_out.add(style_img, name="style")
+        outputs = {"style": style_out.finish(source=style_src)}
+        loss_net = build_loss_network(ctx, p, rt, ctx.seed)
         ctx.info["layers"] = (
-            f"content {', '.join(loss_net.content_layers)}; style {', '.join(loss_net.style_layers)}"
+            f"content {', '.join(loss_net.content_layers)}; style "
+            f"{', '.join(loss_net.style_layers)}"
         )
-        style_t = to_array(style_img)
+        style_t = rt.tensor(style_img)
+        if p.method == "auto":  # patch offline, Gatys with VGG19 weights
+            p = p.model_copy(update={"method": "optimise" if loss_net.kind == "vgg19" else "patch"})
+            ctx.info["method_choice"] = (
+                f"method auto: {p.method} ("
+                + ("VGG19 weights found" if p.method == "optimise" else "no VGG19 weights: offline")
+                + ")"
+            )
         if p.method == "optimise":
-            outputs["images"] = _optimise(ctx, p, content, style_t, loss_net)
-        elif p.method != "feed-forward":  # a style optimiser a plugin registered
-            outputs["images"] = _registered(ctx, p, content, style_img, style_t, loss_net)
-        else:
+            outputs["images"] = _optimise(ctx, p, content, style_t, loss_net, rt)
+        elif p.method == "feed-forward":
             images, model = _feed_forward(ctx, p, content, style_t, loss_net, rt)
             outputs["images"] = images
             if model is not None:
                 outputs["model"] = model
-    from artforge.stylescore import record_style_score
-
+        else:  # patch, or a style optimiser a plugin registered
+            outputs["images"] = _registered(ctx, p, content, style_img, style_t, loss_net, rt)
     # a style score no loss network above was trained on, beside the colour-only baseline's
     outputs["baseline"] = record_style_score(
         ctx, content, outputs["images"], style_img, lambda im: fit_size(im, p.size)
@@ -112,28 +129,30 @@ def run(ctx, p):
     return outputs
 
 
-# -- optimisation -------------------------------------------------------------------------------
-def _optimise(ctx, p, content, style_t, loss_net):
-    from .gatys import GatysOptimiser
+def _scorer(loss_net: Any, style_t: Any, rt: Any):
+    """``score(img, result) -> (content_loss, style_loss_drop)`` with the loss network: the
+    style loss of the result against that of the content image itself."""
+    style_targets = loss_net.style_targets(style_t)
 
+    def score(img: np.ndarray, res: np.ndarray) -> tuple[float, float]:
+        x = rt.tensor(img)
+        _, s0 = rt.losses(loss_net, x, loss_net.content_targets(x), style_targets)
+        if res.shape != img.shape:  # a result of another size: content measured at its size
+            x = rt.tensor(resize(img, (res.shape[1], res.shape[0])))
+        c1, s1 = rt.losses(loss_net, rt.tensor(res), loss_net.content_targets(x), style_targets)
+        return c1, 1.0 - s1 / max(s0, 1e-12)
+
+    return score
+
+
+# -- optimisation -------------------------------------------------------------------------------
+def _optimise(ctx, p, content, style_t, loss_net, rt):
     ctx.info["method"] = (
         f"Gatys et al. 2016: {p.optimiser.upper() if p.optimiser == 'lbfgs' else 'Adam'} on the "
         f"pixels from the {p.init} image"
         + (", luminance only (colours preserved)" if p.preserve_color else "")
     )
-    opt = GatysOptimiser(
-        loss_net,
-        content_weight=p.content_weight,
-        style_weight=p.style_weight,
-        tv_weight=p.tv_weight,
-        optimiser=p.optimiser,
-        lr=p.lr,
-        steps=p.steps,
-        init=p.init,
-        scales=p.scales,
-        preserve_color=p.preserve_color,
-        seed=ctx.seed,
-    )
+    opt = rt.gatys(loss_net, p, ctx.seed)
     out = ctx.image_writer("images", method="optimise")
     progress = ctx.progress(len(content), "stylizing")
     rows = []
@@ -148,8 +167,8 @@ def _optimise(ctx, p, content, style_t, loss_net):
                 ctx.record("tv_loss", n, losses.tv)
                 ctx.record("total_loss", n, losses.total)
 
-        res = opt.stylize(to_array(img), style_t, on_eval=cb)
-        out.add(to_uint8(res.image), name=name)
+        res = opt.stylize(rt.tensor(img), style_t, on_eval=cb)
+        out.add(rt.image(res.image), name=name)
         rows.append((name, res))
         progress.update(1, style_drop=res.style_loss_drop)
     progress.close()
@@ -197,20 +216,18 @@ def _optimise(ctx, p, content, style_t, loss_net):
 
 # -- feed-forward ---------------------------------------------------------------------------------
 def _feed_forward(ctx, p, content, style_t, loss_net, rt):
-    from .feedforward import ARCH, load_transformer, stylize_fn, train_transformer
+    from .training import ARCH, LossLog
 
     model = None
     if p.model is not None:
         art = ctx.model_input(p.model)
-        net, meta = load_transformer(art.path, p.model)
+        net, meta = rt.load_transformer(art.path, p.model)
         ctx.info["model"] = f"transformation network from {p.model} ({meta.get('style', '?')})"
     elif p.checkpoint is not None:
         path = ctx.resolve_path(p.checkpoint)
-        net, meta = load_transformer(path, str(path))
+        net, meta = rt.load_transformer(path, str(path))
         ctx.info["model"] = f"transformation network from {path} ({meta.get('style', '?')})"
     else:
-        from ..sr.train import save_model
-
         train_set = ctx.images(p.train_images) if p.train_images else content
         images = train_set.load_all()
         ctx.info["method"] = (
@@ -225,57 +242,49 @@ def _feed_forward(ctx, p, content, style_t, loss_net, rt):
             ctx.record("tv_loss", n, t)
 
         progress = ctx.progress(p.steps, "training style network")
-        config = {"width": p.width}
-        net, stats = train_transformer(
+        log = LossLog(p.steps, on_step=on_step, progress=progress)
+        net = rt.train_transformer(
             loss_net,
             style_t,
             images,
-            steps=p.steps,
-            batch_size=p.batch_size,
-            size=p.train_size,
-            lr=p.lr or 1e-3,
-            content_weight=p.content_weight,
-            style_weight=p.style_weight,
-            tv_weight=p.tv_weight,
-            config=config,
+            p,
             seed=ctx.seed,
-            on_step=on_step,
-            progress=progress,
-            state_path=ctx.work_dir / "style_train.weights.h5",
+            log=log,
+            state_path=ctx.work_dir / rt.state_file,
         )
         progress.close()
+        stats = log.stats()
         ctx.metrics["train_seconds"] = round(stats.seconds, 2)
         ctx.metrics["train_steps"] = stats.steps
         if stats.resumed_from:
             ctx.info["resumed_from_step"] = stats.resumed_from
         meta = {
             "arch": ARCH,
-            "config": getattr(net, "config", None) or config,
+            "config": getattr(net, "config", None) or {"width": p.width},
             "style": ctx.info.get("style", ""),
             "feature_network": loss_net.description,
             "steps": p.steps,
-            "backend": "keras",
-            "format": "keras .weights.h5",
+            "backend": rt.backend,
+            **rt.model_meta,
         }
-        model = ctx.model_artifact("model", MODEL_FILE, **meta)
-        save_model(model.path, net, meta)
+        model = ctx.model_artifact("model", rt.model_file, **meta)
+        rt.save_transformer(model.path, net, meta)
 
     out = ctx.image_writer("images", method="feed-forward")
-    stylize = stylize_fn(net, rt)
+    # Scored with the same losses as the optimiser (style loss of the content image versus of
+    # the stylized image), so that the methods can be compared.
+    stylize, score = rt.stylizer(net), _scorer(loss_net, style_t, rt)
     drops, contents, times = [], [], []
-    style_targets = loss_net.style_targets(style_t)
+    stylize(fit_size(content.load(0), p.size))  # warm-up, not timed
     for i, name in enumerate(content.names):
         img = fit_size(content.load(i), p.size)
         t0 = time.perf_counter()
         res = stylize(img)
         times.append(time.perf_counter() - t0)
         out.add(res, name=name)
-        x = to_array(img)
-        ct = loss_net.content_targets(x)
-        _, s0, _ = loss_net.losses(x, ct, style_targets)
-        c1, s1, _ = loss_net.losses(to_array(res), ct, style_targets)
-        drops.append(1.0 - float(s1) / max(float(s0), 1e-12))
-        contents.append(float(c1))
+        c, d = score(img, res)
+        contents.append(c)
+        drops.append(d)
     m = ctx.metrics
     m["style_loss_drop"] = round(float(np.mean(drops)), 4)
     m["content_loss_final"] = _g(np.mean(contents))
@@ -284,23 +293,13 @@ def _feed_forward(ctx, p, content, style_t, loss_net, rt):
     return out.finish(), model
 
 
-# -- a registered style optimiser ------------------------------------------------------------------
-def _registered(ctx, p, content, style_img, style_t, loss_net):
+# -- patch, or a registered style optimiser ----------------------------------------------------------
+def _registered(ctx, p, content, style_img, style_t, loss_net, rt):
     """Each image through the registered optimiser (artforge.components), scored with the
     loss network as the built-in methods are (style_loss_drop, content_loss_final)."""
     from artforge.components import run_style_optimiser
 
-    style_targets = loss_net.style_targets(style_t)
-
-    def score(img: np.ndarray, res: np.ndarray) -> tuple[float, float]:
-        x = to_array(img)
-        ct = loss_net.content_targets(x)
-        _, s0, _ = loss_net.losses(x, ct, style_targets)
-        if res.shape != img.shape:  # a result of another size: content measured at its size
-            ct = loss_net.content_targets(to_array(resize(img, (res.shape[1], res.shape[0]))))
-        c1, s1, _ = loss_net.losses(to_array(res), ct, style_targets)
-        return float(c1), 1.0 - float(s1) / max(float(s0), 1e-12)
-
+    score = _scorer(loss_net, style_t, rt)
     return run_style_optimiser(ctx, p, content, style_img, fit_size, score)
 
 
