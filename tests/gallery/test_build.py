@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import urllib.request
 import zipfile
@@ -130,7 +131,13 @@ def test_training_health_curves_timeline_metrics_and_warnings(run):
     texts = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
     for name in ("G", "D", "G_L1", "val_psnr", "epoch", "iteration"):
         assert name in texts.split() or name in texts
-    assert any(a["src"] == "_gallery/plots/train.svg" for a in page.all("img"))
+    assert any(a.get("href") == "_gallery/plots/train.svg" for a in page.all("a"))
+    # the page draws the raw series itself (curve view): every point as recorded
+    start = html.index('<script type="application/json" class="curve-data">')
+    data = json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
+    rec = json.loads((run / "steps/train/record.json").read_text())
+    assert data["series"]["G"]["points"] == [[float(x), float(y)] for x, y in rec["series"]["G"]]
+    assert {n for p in data["panels"] for n in p["names"]} >= {"G", "D", "G_L1", "val_psnr"}
     # per-epoch samples as a timeline, in epoch order
     strip = [a["href"] for a in page.all("a") if a.get("data-label", "").startswith("epoch")]
     assert strip == [f"steps/train/samples/epoch{e:03d}.png" for e in range(1, 5)]
@@ -444,7 +451,11 @@ def test_any_text_from_records_is_rendered_as_text(run):
         html = build_gallery(run).read_text()
         page = Page(html)
         assert {t for t, _ in page.tags} <= allowed
-        assert html.count("<script") == 1
+        # one script runs; the others are data (JSON that never closes its element)
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        assert [a for a, _ in scripts if "application/json" not in a] == [""]
+        for _, body in scripts[:-1]:
+            json.loads(body)
         joined = "".join(page.text)
         for s in (title, value, warning):
             assert s.strip() in joined or not s.strip()
@@ -502,7 +513,15 @@ def test_super_resolution_step(run):
     assert befores == ["steps/sr/bicubic/scene00000.png", "steps/scenes/holdout_day/scene00000.png"]
     text = " ".join(page.text)
     assert "PSNR-Y (dB)" in text and "+2 vs bicubic" in text and "SSIM-Y" in text
-    assert "per_image (3)" in text  # the breakdown, collapsible
+    # the breakdown: a sortable table, worst first, each row opening its images
+    assert "per image: 3 rows" in text and "worst first by PSNR-Y (dB)" in text
+    table = section[section.index('<table class="metrics sortable"') :]
+    table = table[: table.index("</table>")]
+    rows = Page(table)
+    names = [a["data-caption"].split(" · ")[1] for a in rows.all("a") if "data-caption" in a]
+    assert names[0] == "scene00000" and names[-1].startswith("scene00002")
+    hrefs = [a["href"] for a in rows.all("a")]
+    assert "steps/sr/images/scene00000.png" in hrefs and "steps/sr/bicubic/scene00000.png" in hrefs
     assert "per_image.scene00000" not in section  # not flattened into the main table
     captions = [
         a["data-caption"]
