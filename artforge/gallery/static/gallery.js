@@ -31,7 +31,7 @@
       z.y = h >= r.height ? Math.min(-oy, Math.max(z.y, r.height - oy - h)) : (r.height - h) / 2 - oy;
     }
     function at(s, cx, cy) {  /* zoom to s keeping the point (cx, cy) of the box still */
-      s = Math.max(0.05, Math.min(64, s));
+      s = Math.max(0.01, Math.min(64, s));
       var img = imgs()[0];
       var ox = img ? img.offsetLeft : 0, oy = img ? img.offsetTop : 0;
       var px = (cx - ox - z.x) / z.s, py = (cy - oy - z.y) / z.s;
