@@ -423,6 +423,9 @@ class _RunBuilder:
             if not isinstance(out, dict):
                 continue
             kind = out.get("kind")
+            view = self.views.get(view_of(rec, str(name), out, self.views)[0])
+            if view is not None and view.render is not None:
+                continue  # a plugin's view shows it (custom_outputs)
             if kind == "images":
                 s.images.append(self.image_output(s, rec, str(name), out))
             elif kind == "model":
