@@ -566,7 +566,7 @@ def metric_label(key: str) -> str:
         return PRETTY[key.lower()]
     split = split_baseline(key)
     if split and split[1].lower() in PRETTY:
-        return f"{split[0]} {PRETTY[split[1].lower()]}"
+        return f"{baseline_name(split[0])} {PRETTY[split[1].lower()]}"
     if split:
         return f"{baseline_name(split[0])} {metric_name(split[1])}"
     return metric_name(key)

@@ -529,3 +529,38 @@ def test_super_resolution_step(run):
         if a.get("data-caption", "").startswith("sr · images")
     ]
     assert "PSNR-Y (dB) 31 · bicubic PSNR-Y (dB) 29" in captions[1]
+
+
+def test_static_plot_smoothing_is_not_biased_by_the_first_value():
+    """A loss that starts high and settles: the smoothed curve follows the raw values (the
+    old EMA started from the first value and stayed far above them)."""
+    from artforge.gallery.plots import smooth
+
+    ys = [5.0] + [0.05] * 99
+    out = smooth(ys, len(ys))
+    assert out[0] == 5.0 and abs(out[-1] - 0.05) < 0.01
+    flat = smooth([2.0] * 50, 50)
+    assert all(abs(v - 2.0) < 1e-12 for v in flat)
+
+
+def test_human_words():
+    from artforge.gallery import words as W
+
+    assert W.metric_name("psnr_margin_db") == "PSNR margin (dB)"
+    assert W.metric_name("val.y_psnr") == "validation PSNR-Y (dB)"
+    assert M.metric_label("bicubic_y_psnr") == "bicubic PSNR-Y (dB)"
+    assert M.metric_label("pixel_ridge_ssim") == "per-pixel ridge SSIM"
+    records = {
+        "sheet": {"params": {"sets": ["${a.night}", "${b.images}"], "labels": ["night", "day"]}}
+    }
+    labels = W.recipe_labels(records)
+    assert labels == {"${a.night}": "night", "${b.images}": "day"}
+    assert W.output_label("a", "night", labels) == "night"
+    assert W.output_label("a", "holdout_day", labels) == "a · holdout day"
+    # where a step ran: the plugin's resolved device, never "auto"
+    assert (
+        W.resolved_device({"device": "auto", "backend": "torch", "info": {"device": "cpu"}})
+        == "cpu"
+    )
+    assert W.resolved_device({"device": "auto", "backend": None}) == "cpu"
+    assert W.run_device(["cpu", "cpu"], "auto") == "cpu (asked: auto)"
