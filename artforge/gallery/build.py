@@ -357,7 +357,17 @@ class _RunBuilder:
         self.outputs_of(s, rec)
         self.custom_outputs(s, rec)
         s.comparisons = self.comparisons_of(s, rec, params)
+        for c in s.comparisons:
+            b, a = c.before_label.split(".", 1), c.after_label.split(".", 1)
+            c.before_words = (
+                W.output_label(b[0], b[1], self.labels) if len(b) == 2 else c.before_label
+            )
+            c.after_words = (
+                W.output_label(a[0], a[1], self.labels) if len(a) == 2 else c.after_label
+            )
         s.metrics = M.metric_table(rec.get("metrics"))
+        if s.metrics:
+            s.metric_columns = [W.baseline_name(c, self.labels, sid) for c in s.metrics.columns]
         s.breakdowns = M.breakdowns(rec.get("metrics"))
         self.link_breakdowns(s)
         self.plot_of(s, rec)

@@ -269,10 +269,12 @@ class Pair:
 
 @dataclass
 class Comparison:
-    before_label: str
+    before_label: str  # "step.output" (what the page's words are made from)
     after_label: str
     pairs: list[Pair]
     total: int
+    before_words: str = ""  # the recipe's words for them ("night", "pix2pix day")
+    after_words: str = ""
 
 
 @dataclass
@@ -381,6 +383,7 @@ class StepView:
     does: str = ""  # what the step type did, in words (from its type and parameters)
     curves: Any = None  # the JSON the curve view draws (Markup), or None
     curve_count: int = 0
+    metric_columns: list[str] = field(default_factory=list)  # baseline columns, in words
     custom: list[CustomOutput] = field(default_factory=list)  # plugin views and file views
 
     @property

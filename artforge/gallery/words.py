@@ -46,7 +46,7 @@ BASELINE_NAMES = {
     "bilinear": "bilinear",
     "nearest": "nearest",
     "lanczos": "Lanczos",
-    "identity": "identity (input unchanged)",
+    "identity": "identity",
     "input": "input",
     "random": "random",
     "real": "real images",
@@ -150,8 +150,11 @@ def _of(records: dict[str, dict], labels: dict[str, str], ref: Any, noun: str = 
     if not got:
         return noun
     n = _count(records, ref)
-    label = labels.get(str(ref)) or f"{got[0]} · {got[1].replace('_', ' ')}"
-    return f"{n} {label} {noun}" if n is not None else f"{label} {noun}"
+    if str(ref) in labels:
+        text = f"{labels[str(ref)]} {noun}"
+    else:
+        text = f"{got[1].replace('_', ' ')} {noun} from {got[0]}"
+    return f"{n} {text}" if n is not None else text
 
 
 def step_description(uses: str, params: dict, records: dict[str, dict], labels: dict[str, str]):
@@ -181,7 +184,7 @@ def step_description(uses: str, params: dict, records: dict[str, dict], labels: 
         epochs = (n("epochs") or 0) + (n("decay_epochs") or 0)
         data = _of(records, labels, n("source") or n("images") or n("data"))
         target = f" to {_of(records, labels, n('target'))}" if n("target") else ""
-        span = f" for {epochs} epochs" if epochs else ""
+        span = f" for {epochs} epoch{'' if epochs == 1 else 's'}" if epochs else ""
         return f"Trains {model} on {data}{target}{span}; loss curves and per-epoch samples below."
     if uses == "translate":
         tgt = f", scored against {_of(records, labels, n('target'))}" if n("target") else ""

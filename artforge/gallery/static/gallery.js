@@ -402,7 +402,7 @@
         var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
         if (x1 === x0) x1 = x0 + 1;
         if (y1 === y0) { y1 += Math.abs(y1) * 0.05 || 1; y0 -= Math.abs(y0) * 0.05 || 1; if (log && y0 <= 0) y0 = y1 / 10; }
-        var H = narrow ? 190 : 220, M = { l: narrow ? 46 : 56, r: 10, t: 10, b: 34 };
+        var H = narrow ? 190 : 220, M = { l: narrow ? 46 : 56, r: 18, t: 10, b: 34 };
         var fy = function (v) { return log ? Math.log10(v) : v; };
         var X = function (v) { return M.l + (v - x0) / (x1 - x0) * (width - M.l - M.r); };
         var Y = function (v) { return M.t + (1 - (fy(v) - fy(y0)) / (fy(y1) - fy(y0))) * (H - M.t - M.b); };
