@@ -1197,10 +1197,20 @@ def build_index(root: Path) -> Path:
                 cards.append(card)
         cards.sort(key=lambda c: c["name"])
         cards.sort(key=lambda c: c["started_iso"], reverse=True)
+        chosen = [
+            {"dir": c["dir"], "headline": c["headline"], "params": c["params"]}
+            for c in cards
+            if c.get("href")
+        ]
         html = (
             _env()
             .get_template("index.html")
-            .render(runs=cards, groups=compare_runs(cards), generator=INDEX_GENERATOR)
+            .render(
+                runs=cards,
+                groups=compare_runs(cards),
+                runs_json=script_json(chosen),
+                generator=INDEX_GENERATOR,
+            )
         )
         out = root / "index.html"
         write_text(out, html)

@@ -553,6 +553,16 @@ def test_runs_side_by_side_on_the_index(gallery, browser):
             "browser-test-seed4/steps/translate/images/night03.png",
         ]
     )
+    # any ticked runs side by side
+    chosen = page.locator("section.compare-runs .chosen")
+    page.locator("button.compare-chosen").click()
+    assert "Tick two runs or more" in chosen.inner_text()
+    for box in page.locator("input.choose").all():
+        box.check()
+    page.locator("button.compare-chosen").click()
+    rows = chosen.locator("tr").all_inner_texts()
+    assert any(r.startswith("translate · PSNR (dB)") and "✓" in r for r in rows), rows
+    assert any(r.split("\t")[:1] == ["seed"] for r in rows), rows
     assert w.broken_images() == []
     assert w.errors == []
     w.close()

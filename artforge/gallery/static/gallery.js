@@ -507,6 +507,67 @@
     set();
   });
 
+  /* ---- the index: any ticked runs side by side (metrics, best marked; parameters that differ) */
+  Array.prototype.forEach.call(document.querySelectorAll("button.compare-chosen"), function (b) {
+    var section = b.closest("section");
+    var data = JSON.parse(section.querySelector(".runs-data").textContent);
+    var out = section.querySelector(".chosen");
+    function cell(tag, text, cls) {
+      var c = document.createElement(tag);
+      c.textContent = text;
+      if (cls) c.className = cls;
+      return c;
+    }
+    function table(rows, runs, best) {
+      var wrap = document.createElement("div");
+      wrap.className = "table-wrap";
+      var t = document.createElement("table");
+      t.className = "metrics";
+      var head = document.createElement("tr");
+      head.appendChild(cell("th", ""));
+      runs.forEach(function (r) { head.appendChild(cell("th", r.dir)); });
+      t.appendChild(document.createElement("thead")).appendChild(head);
+      var body = t.appendChild(document.createElement("tbody"));
+      rows.forEach(function (row) {
+        var tr = body.appendChild(document.createElement("tr"));
+        tr.appendChild(cell("th", row.label));
+        row.cells.forEach(function (c, i) {
+          var td = cell("td", c + (best && row.best === i ? " ✓" : ""), best ? "num" + (row.best === i ? " best" : "") : "diff");
+          tr.appendChild(td);
+        });
+      });
+      wrap.appendChild(t);
+      return wrap;
+    }
+    b.addEventListener("click", function () {
+      var ticked = Array.prototype.map.call(section.querySelectorAll("input.choose:checked"), function (i) { return i.value; });
+      var runs = data.filter(function (r) { return ticked.indexOf(r.dir) >= 0; });
+      out.textContent = "";
+      if (runs.length < 2) { out.appendChild(cell("p", "Tick two runs or more.", "small muted")); return; }
+      var keys = [];
+      runs.forEach(function (r) { Object.keys(r.headline).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
+      var metrics = keys.map(function (k) {
+        var vals = runs.map(function (r) { return r.headline[k] || ["—", null, 0]; });
+        var sign = (vals.filter(function (v) { return v[2]; })[0] || [0, 0, 0])[2];
+        var best = -1;
+        vals.forEach(function (v, i) {
+          if (v[1] === null || !sign) return;
+          if (best < 0 || sign * v[1] > sign * vals[best][1]) best = i;
+        });
+        return { label: k, cells: vals.map(function (v) { return v[0]; }), best: vals.filter(function (v) { return v[1] !== null; }).length > 1 ? best : -1 };
+      });
+      var pkeys = [];
+      runs.forEach(function (r) { Object.keys(r.params).forEach(function (k) { if (pkeys.indexOf(k) < 0) pkeys.push(k); }); });
+      var differ = pkeys.map(function (k) {
+        return { label: k, cells: runs.map(function (r) { return k in r.params ? r.params[k] : "—"; }) };
+      }).filter(function (row) { return row.cells.some(function (c) { return c !== row.cells[0]; }); });
+      out.appendChild(cell("h3", "Headline metrics"));
+      out.appendChild(metrics.length ? table(metrics, runs, true) : cell("p", "No scored metrics.", "small muted"));
+      out.appendChild(cell("h3", "Parameters that differ"));
+      out.appendChild(differ.length ? table(differ.slice(0, 60), runs, false) : cell("p", "None.", "small muted"));
+    });
+  });
+
   /* ---- copy buttons (clipboard may be unavailable on file://: select instead) ------------ */
   Array.prototype.forEach.call(document.querySelectorAll("button.copy"), function (b) {
     b.addEventListener("click", function () {
