@@ -92,6 +92,18 @@ def register_commands(cli):
 
 
 @hookspec
+def register_gallery_views(register):
+    """Declare ways of showing outputs in the gallery (views), beside the built-in ``grid``,
+    ``timeline``, ``compare``, ``wide``, ``curve`` and ``table``.
+
+    Called when a gallery page is built. ``register(name, render, kinds=("images",),
+    description="")``: an output whose metadata says ``view=NAME`` is shown by
+    ``render(output)``, which gets an :class:`artforge.gallery.views.OutputData` and returns
+    an HTML fragment (escape text with ``markupsafe.escape``). Return nothing.
+    """
+
+
+@hookspec
 def run_finished(run_dir, manifest):
     """Called after a run has finished and its gallery is written.
 

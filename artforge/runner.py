@@ -399,7 +399,7 @@ class Runner:
         if self.recipe.spec.gallery.enabled:
             from .gallery import build_gallery
 
-            summary.gallery = build_gallery(self.run_dir)
+            summary.gallery = build_gallery(self.run_dir, host=self.host)
         self.host.call("run_finished", run_dir=self.run_dir, manifest=manifest)
         return summary
 

@@ -34,8 +34,18 @@ from ..atomic import write_bytes, write_text
 from ..errors import ArtforgeError
 from ..params import parse_ref
 from . import model as M
+from . import words as W
 from .integrity import RunUnreadable, read_run
 from .media import GALLERY_DIR, MAX_ZIP_BYTES, Cache, Thumb, digest, file_signature, write_zip
+from .views import (
+    GalleryView,
+    OutputData,
+    builtin_views,
+    collect_views,
+    render_plugin_view,
+    script_json,
+    view_of,
+)
 
 HERE = Path(__file__).resolve().parent
 GENERATOR = "artforge gallery"
@@ -68,11 +78,27 @@ def _slug(step_id: str) -> str:
 
 
 # -- the run page --------------------------------------------------------------------------
+class _NoStat:
+    st_size = 0
+
+
+MAX_CURVE_POINTS = 4000  # per series on the page (evenly thinned beyond; the record has all)
+TABLE_FILE_BYTES = 2_000_000  # a "table" or "curve" file larger than this is only linked
+
+
 class _RunBuilder:
-    def __init__(self, run_dir: Path, manifest: dict, records: dict[str, dict]):
+    def __init__(
+        self,
+        run_dir: Path,
+        manifest: dict,
+        records: dict[str, dict],
+        views: dict[str, GalleryView] | None = None,
+    ):
         self.run_dir = run_dir
         self.manifest = manifest
         self.records = records
+        self.views = views if views is not None else builtin_views()
+        self.labels = W.recipe_labels(records)
         gallery = manifest.get("gallery") if isinstance(manifest.get("gallery"), dict) else {}
         size = gallery.get("thumbnail_size", DEFAULT_THUMB)
         self.thumb_size = size if isinstance(size, int) and 16 <= size <= 2048 else DEFAULT_THUMB
@@ -101,6 +127,8 @@ class _RunBuilder:
         )
         steps = [self.step_view(entry) for entry in m["steps"] if isinstance(entry, dict)]
         alerts = [a for s in steps for a in s.alerts]
+        asked = str(m.get("device") or recipe.get("device") or "")
+        devices = [s.device for s in steps if s.record]
         return M.RunView(
             dir=self.run_dir,
             manifest=m,
@@ -113,7 +141,7 @@ class _RunBuilder:
             finished=M.fmt_date(m.get("finished")),
             duration=M.fmt_seconds(m.get("seconds")),
             backend=str(m.get("backend") or "—"),
-            device=str(m.get("device") or "—"),
+            device=W.run_device(devices, asked),
             seed=m.get("seed"),
             command=str(m.get("command") or ""),
             reproduce=M.reproduce_command(m),
@@ -127,7 +155,160 @@ class _RunBuilder:
             alerts=alerts,
             thumb_size=self.thumb_size,
             artforge_version=str(m.get("artforge_version") or ""),
+            scores=[c for c in (self.score_card(s) for s in steps) if c],
+            collage=self._fold(steps, self.collage_grid()),
+            asked_device=asked,
         )
+
+    def _fold(self, steps: list[M.StepView], grid: M.CollageGrid | None) -> M.CollageGrid | None:
+        """The collage step's baked sheets fold away once the summary shows its grid."""
+        if grid and grid.rows:
+            for s in steps:
+                if s.id == grid.step:
+                    for o in s.images:
+                        if o.kind == "wide":
+                            o.folded = True
+                            o.size = M.fmt_bytes(
+                                sum(
+                                    (safefs.lstat_file(self.run_dir, p.src) or _NoStat).st_size
+                                    for p in o.pictures
+                                )
+                            )
+        return grid
+
+    # -- the summary at the top of the page ----------------------------------------------
+    def score_card(self, s: M.StepView, limit: int = 3) -> M.ScoreCard | None:
+        """A scored step's headline metrics beside its strongest baseline."""
+        if not s.metrics or not s.metrics.compared:
+            return None
+        ranked = sorted(
+            s.metrics.compared,
+            key=lambda r: (
+                M.KEY_METRICS.index(r.key.lower())
+                if r.key.lower() in M.KEY_METRICS
+                else len(M.KEY_METRICS) + (0 if M.direction(r.key) else 1)
+            ),
+        )
+        rows = []
+        for r in ranked[:limit]:
+            sign = M.direction(r.key)
+            model = r.raw.get("model")
+            bases = {c: v for c, v in r.raw.items() if c != "model"}
+            if not bases:
+                continue
+            best = max(bases, key=lambda c: sign * bases[c]) if sign else next(iter(bases))
+            better = None
+            delta = ""
+            if sign and model is not None:
+                better = sign * model > sign * bases[best]
+                d = model - bases[best]
+                unit = " dB" if "(dB)" in r.label else ""
+                delta = f"{d:+.3g}{unit}"
+            word = best
+            strongest = ((s.record or {}).get("metrics") or {}).get("strongest_baseline")
+            if best == "baseline" and isinstance(strongest, str) and strongest:
+                word = strongest  # translate names the baseline it reports as "baseline"
+            rows.append(
+                M.ScoreRow(
+                    r.label,
+                    r.value,
+                    W.baseline_name(word, self.labels, s.id),
+                    M.fmt_num(bases[best]),
+                    better,
+                    delta,
+                )
+            )
+        if not rows:
+            return None
+        main = next((o for o in s.images if o.view in ("grid", "compare")), None)
+        model = (
+            main.label if main and not main.label.startswith(s.id + " · ") else self._model_name(s)
+        )
+        target = self._target_label(s)
+        title = f"{s.id}: {model}" + (f" vs {target}" if target else "")
+        return M.ScoreCard(s.id, title, model, rows)
+
+    def _model_name(self, s: M.StepView) -> str:
+        """What made a step's results: its ``method``, or the ``model`` of the step that
+        trained the checkpoint it used ("pix2pix"), else the step id."""
+        params = (s.record or {}).get("params")
+        params = params if isinstance(params, dict) else {}
+        for key in ("method", "model"):
+            v = params.get(key)
+            ref = parse_ref(v)
+            if ref:
+                up = (self.records.get(ref[0]) or {}).get("params") or {}
+                v = up.get("model") or up.get("method") if isinstance(up, dict) else None
+            if isinstance(v, str) and v:
+                return v
+        return s.id
+
+    def _target_label(self, s: M.StepView) -> str:
+        """What a scored step was scored against, in the recipe's words ("true day")."""
+        params = (s.record or {}).get("params")
+        params = params if isinstance(params, dict) else {}
+        keys = ["target"] + (["images"] if params.get("mode") == "evaluate" else [])
+        for key in keys:
+            ref = params.get(key)
+            if isinstance(ref, str) and ref in self.labels:
+                return self.labels[ref]
+        return ""
+
+    def collage_grid(self, limit: int = 6) -> M.CollageGrid | None:
+        """The recipe's (last) collage as an HTML grid: a labelled column per image set."""
+        for entry in reversed(self.manifest.get("steps") or []):
+            rec = self.records.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+            if not rec or rec.get("uses") != "collage":
+                continue
+            params = rec.get("params") if isinstance(rec.get("params"), dict) else {}
+            sets = params.get("sets") if isinstance(params.get("sets"), list) else []
+            if params.get("layout", "columns") != "columns" or not sets:
+                continue
+            labels = params.get("labels") if isinstance(params.get("labels"), list) else []
+            columns: list[list[str]] = []
+            names: list[str] = []
+            for k, ref in enumerate(sets):
+                got = parse_ref(ref)
+                out = (
+                    ((self.records.get(got[0]) or {}).get("outputs") or {}).get(got[1])
+                    if got
+                    else None
+                )
+                files = M.image_files(got[0], out) if isinstance(out, dict) else []
+                columns.append(files)
+                label = labels[k] if k < len(labels) and isinstance(labels[k], str) else str(ref)
+                names.append(label)
+            count = min((len(c) for c in columns), default=0)
+            lim = params.get("limit")
+            if isinstance(lim, int) and lim > 0:
+                count = min(count, lim)
+            rows = []
+            for i in range(min(count, limit)):
+                row: list[M.Picture | None] = []
+                for label, files in zip(names, columns):
+                    t = self.thumbs.get(files[i])
+                    if t is None:
+                        row.append(None)
+                        continue
+                    stem = Path(files[i]).stem
+                    row.append(
+                        M.Picture(
+                            files[i],
+                            M.url(files[i]),
+                            M.url(t.thumb),
+                            t.width,
+                            t.height,
+                            t.twidth,
+                            t.theight,
+                            stem,
+                            f"{label} · {stem}",
+                            f"{label}: {stem}",
+                        )
+                    )
+                rows.append(row)
+            title = str(params.get("title") or entry.get("description") or "Collage")
+            return M.CollageGrid(str(rec.get("id") or entry["id"]), title, names, rows, count)
+        return None
 
     def step_view(self, entry: dict) -> M.StepView:
         sid = str(entry["id"])
@@ -140,6 +321,9 @@ class _RunBuilder:
             status=status,
             record=rec,
         )
+        if rec:
+            params0 = rec.get("params") if isinstance(rec.get("params"), dict) else {}
+            s.does = W.step_description(s.uses, params0, self.records, self.labels) or ""
         s.reproduce = M.reproduce_command(self.manifest) + f" --force {sid}"
         if entry.get("error"):
             s.error = str(entry["error"])
@@ -150,7 +334,7 @@ class _RunBuilder:
         s.plugin = str(rec.get("plugin") or "")
         s.plugin_version = str(rec.get("plugin_version") or "")
         s.backend = str(rec.get("backend") or "")
-        s.device = str(rec.get("device") or "cpu")
+        s.device = W.resolved_device(rec)
         s.seed = rec.get("seed")
         s.key = str(rec.get("key") or "")
         s.started_iso = str(rec.get("started") or "")
@@ -171,9 +355,21 @@ class _RunBuilder:
                 s.alerts.append(M.Alert(sid, kind, M.WARNING_TITLES[kind], text))
         s.inputs = self.inputs_of(params)
         self.outputs_of(s, rec)
+        self.custom_outputs(s, rec)
         s.comparisons = self.comparisons_of(s, rec, params)
+        for c in s.comparisons:
+            b, a = c.before_label.split(".", 1), c.after_label.split(".", 1)
+            c.before_words = (
+                W.output_label(b[0], b[1], self.labels) if len(b) == 2 else c.before_label
+            )
+            c.after_words = (
+                W.output_label(a[0], a[1], self.labels) if len(a) == 2 else c.after_label
+            )
         s.metrics = M.metric_table(rec.get("metrics"))
+        if s.metrics:
+            s.metric_columns = [W.baseline_name(c, self.labels, sid) for c in s.metrics.columns]
         s.breakdowns = M.breakdowns(rec.get("metrics"))
+        self.link_breakdowns(s)
         self.plot_of(s, rec)
         self.zip_of(s, rec)
         ckpt = next((i.sha256 for i in s.inputs if i.sha256), None) or next(
@@ -237,6 +433,9 @@ class _RunBuilder:
             if not isinstance(out, dict):
                 continue
             kind = out.get("kind")
+            view = self.views.get(view_of(rec, str(name), out, self.views)[0])
+            if view is not None and view.render is not None:
+                continue  # a plugin's view shows it (custom_outputs)
             if kind == "images":
                 s.images.append(self.image_output(s, rec, str(name), out))
             elif kind == "model":
@@ -281,6 +480,7 @@ class _RunBuilder:
     def image_output(self, s: M.StepView, rec: dict, name: str, out: dict) -> M.ImageOutput:
         files = M.image_files(s.id, out)
         kind = M.output_kind(rec, name, out)
+        view, note = view_of(rec, name, out, self.views)
         labels = out.get("labels") if isinstance(out.get("labels"), list) else None
         shown = files[: M.MAX_GRID]
         if kind == "timeline":
@@ -323,11 +523,143 @@ class _RunBuilder:
             total=len(files),
             folder=M.url(folder),
             missing=len(shown) - len(pictures),
+            label=(label := W.output_label(s.id, name, self.labels)),
+            head=label if label.startswith(s.id + " · ") else f"{s.id} · {label}",
+            view=view if view in ("grid", "timeline", "wide", "compare") else kind,
+            note=note,
+            columns=self.sample_columns(rec, out) if kind == "timeline" else [],
         )
+
+    @staticmethod
+    def sample_columns(rec: dict, out: dict) -> list[str]:
+        """Headers of the columns of a per-epoch sample grid: the output's ``columns``
+        metadata, else those the built-in translation trainers draw."""
+        meta = out.get("meta") if isinstance(out.get("meta"), dict) else {}
+        cols = meta.get("columns")
+        if isinstance(cols, list) and all(isinstance(c, str) for c in cols):
+            return [str(c) for c in cols]
+        params = rec.get("params") if isinstance(rec.get("params"), dict) else {}
+        model = str(params.get("model") or "")
+        if rec.get("uses") == "train-gan" and model == "pix2pix":
+            return ["input", "generated", "target"]
+        if rec.get("uses") == "train-gan" and model == "cyclegan":
+            return ["real", "translated", "translated back"]
+        return []
+
+    # -- outputs shown by other views: file tables and curves, plugin views ----------------
+    def custom_outputs(self, s: M.StepView, rec: dict) -> None:
+        for name, out in (rec.get("outputs") or {}).items():
+            if not isinstance(out, dict):
+                continue
+            view, note = view_of(rec, str(name), out, self.views)
+            label = W.output_label(s.id, str(name), self.labels)
+            gv = self.views.get(view)
+            if gv is not None and gv.render is not None:
+                data = self.output_data(s, rec, str(name), out, label)
+                html, error = render_plugin_view(gv, data)
+                if error:
+                    s.alerts.append(M.Alert(s.id, "warning", "Gallery view", error))
+                s.custom.append(M.CustomOutput(str(name), label, view, html=html, note=error))
+            elif view in ("table", "curve"):
+                rel = M.single_file(s.id, out)
+                text = self.read_text(rel) if rel else None
+                c = M.CustomOutput(str(name), label, view, note=note)
+                if text is None:
+                    c.note = "the file is missing, too large or not text; see the step's files"
+                elif view == "table":
+                    c.table = table_from_text(text, rel or "")
+                    if c.table is None:
+                        c.note = "the file is not a JSON table or CSV"
+                else:
+                    c.curves = self.curves_json(curves_from_text(text), {}, None)
+                    if c.curves is None:
+                        c.note = 'the file is not {"series": {name: [[x, y], ...]}}'
+                s.custom.append(c)
+            elif note and out.get("kind") != "images":
+                s.custom.append(M.CustomOutput(str(name), label, view, note=note))
+
+    def read_text(self, rel: str) -> str | None:
+        st = safefs.lstat_file(self.run_dir, rel)
+        if st is None or st.st_size > TABLE_FILE_BYTES:
+            return None
+        data = safefs.read_bytes(self.run_dir, rel)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def output_data(self, s: M.StepView, rec: dict, name: str, out: dict, label: str) -> OutputData:
+        kind = str(out.get("kind") or "")
+        if kind == "images":
+            files = M.image_files(s.id, out)
+        else:
+            one = M.single_file(s.id, out)
+            files = [one] if one else []
+        thumbs = [M.url(self.thumbs[f].thumb) for f in files if f in self.thumbs]
+        by_url = {M.url(f): f for f in files}
+
+        def read(url: str) -> str | None:
+            rel = by_url.get(url)
+            return self.read_text(rel) if rel else None
+
+        meta = out.get("meta") if isinstance(out.get("meta"), dict) else {}
+        return OutputData(
+            step=s.id,
+            name=name,
+            kind=kind,
+            label=label,
+            files=[(M.url(f), Path(f).name) for f in files],
+            thumbs=thumbs if kind == "images" else [],
+            meta=dict(meta),
+            record=rec,
+            read_text=read,
+        )
+
+    # -- per-image tables: each row opens its images ----------------------------------------
+    def link_breakdowns(self, s: M.StepView) -> None:
+        sources: list[tuple[str, dict[str, str]]] = []  # (label, stem -> file)
+        for o in s.images:
+            if o.kind == "timeline":
+                continue
+            out = ((s.record or {}).get("outputs") or {}).get(o.name)
+            if isinstance(out, dict):
+                files = M.image_files(s.id, out)
+                sources.append((o.label, {Path(f).stem: f for f in files}))
+        compared = {c.before_label for c in s.comparisons}
+        for i in s.inputs:
+            if i.kind != "images" or f"{i.step}.{i.output}" not in compared:
+                continue
+            out = ((self.records.get(i.step) or {}).get("outputs") or {}).get(i.output)
+            if isinstance(out, dict):
+                files = M.image_files(i.step, out)
+                sources.append(
+                    (
+                        W.output_label(i.step, i.output, self.labels),
+                        {Path(f).stem: f for f in files},
+                    )
+                )
+        for b in s.breakdowns:
+            for row in b.rows:
+                for label, by_stem in sources:
+                    f = by_stem.get(row.name)
+                    if f:
+                        row.links.append((label, M.url(f), f"{s.id} · {row.name} · {label}"))
 
     def comparisons_of(self, s: M.StepView, rec: dict, params: dict) -> list[M.Comparison]:
         """Before/after pairs: an image input and an image output with the same file names."""
-        outputs = {o.name: o for o in s.images if o.kind == "grid" and o.pictures}
+        # outputs that ask for a slider, and those of records made before the contract
+        outputs = {
+            o.name: o
+            for o in s.images
+            if o.kind == "grid"
+            and o.pictures
+            and (
+                o.view == "compare"
+                or (o.view == "grid" and not o.note and not self._declares(rec, o.name))
+            )
+        }
         candidates: list[tuple[str, str]] = []  # (before ref, after output name)
         hint = rec["info"].get("compare")
         hinted = isinstance(hint, dict) and parse_ref(hint.get("before")) and hint.get("after")
@@ -372,6 +704,43 @@ class _RunBuilder:
                 result.append(comp)
         return result
 
+    @staticmethod
+    def _declares(rec: dict, name: str) -> bool:
+        from .views import declared
+
+        out = (rec.get("outputs") or {}).get(name)
+        return isinstance(out, dict) and declared(out) is not None
+
+    def curves_json(self, series: Any, labels: dict[str, str], info: Any) -> Any:
+        """The data the page's curve view draws: raw points per series (finite ones), the
+        x of the first non-finite value, x-axis names and panels."""
+        from .plots import clean_series, panels
+
+        if not isinstance(series, dict) or not series:
+            return None
+        groups = panels(series)
+        if not groups:
+            return None
+        data: dict[str, Any] = {"panels": [], "series": {}}
+        for names in groups:
+            data["panels"].append(
+                {"names": names, "x": labels.get(names[0], "iteration"), "loss": len(names) > 1}
+            )
+            for name in names:
+                xs, ys, bad = clean_series(series[name])
+                n = len(xs)
+                stride = max(1, -(-n // MAX_CURVE_POINTS))
+                pts = [[xs[i], ys[i]] for i in range(0, n, stride)]
+                if stride > 1 and pts and pts[-1][0] != xs[-1]:
+                    pts.append([xs[-1], ys[-1]])
+                entry: dict[str, Any] = {"points": pts, "label": W.metric_name(name)}
+                if stride > 1:
+                    entry["thinned"] = f"every {stride}th of {n} points"
+                if bad is not None:
+                    entry["bad"] = bad
+                data["series"][name] = entry
+        return script_json(data)
+
     def plot_of(self, s: M.StepView, rec: dict) -> None:
         from .plots import STYLE_VERSION, clean_series, loss_svg, panels, x_labels
 
@@ -405,6 +774,8 @@ class _RunBuilder:
         self.keep.add(target)
         s.plot = M.url(target)
         s.series_names = [n for group in panels(series) for n in group]
+        s.curves = self.curves_json(series, labels, info)
+        s.curve_count = len(s.series_names)
         for name, points in series.items():
             bad = clean_series(points)[2]
             if bad is not None and not any(a.kind == "divergence" for a in s.alerts):
@@ -465,6 +836,52 @@ class _RunBuilder:
         return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
 
 
+def table_from_text(text: str, name: str) -> M.Breakdown | None:
+    """A ``table`` view's rows: JSON (a list of rows, or a mapping name -> row) or CSV."""
+    import csv
+    import io
+
+    rows: dict[str, dict] = {}
+    if name.lower().endswith(".csv"):
+        reader = list(csv.reader(io.StringIO(text)))
+        if len(reader) < 2:
+            return None
+        head = reader[0]
+        for k, line in enumerate(reader[1:]):
+            cells = {}
+            for h, v in zip(head[1:], line[1:]):
+                try:
+                    cells[h] = float(v)
+                except ValueError:
+                    cells[h] = v
+            rows[line[0] if line else str(k)] = cells
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(data, list):
+            rows = {str(k): r for k, r in enumerate(data) if isinstance(r, dict)}
+        elif isinstance(data, dict):
+            rows = {str(k): r for k, r in data.items() if isinstance(r, dict)}
+    rows = {
+        k: {c: v for c, v in r.items() if not isinstance(v, (dict, list))} for k, r in rows.items()
+    }
+    rows = {k: r for k, r in rows.items() if r}
+    if not rows:
+        return None
+    found = M.breakdowns({"table": rows})
+    return found[0] if found else None
+
+
+def curves_from_text(text: str) -> Any:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data.get("series") if isinstance(data, dict) else None
+
+
 def _read(run_dir: Path) -> tuple[dict, dict[str, dict]]:
     if not ownership.is_run_dir(run_dir):
         raise ArtforgeError(
@@ -514,11 +931,14 @@ def wants_index(root: Path) -> bool:
     return sum(1 for p in root.iterdir() if p.is_dir() and _is_run(p)) >= 2
 
 
-def build_gallery(run_dir: Path) -> Path:
-    """Write ``run_dir/index.html`` and its derived files; refresh the parent's index of runs."""
+def build_gallery(run_dir: Path, host: Any = None) -> Path:
+    """Write ``run_dir/index.html`` and its derived files; refresh the parent's index of runs.
+
+    ``host`` (a :class:`artforge.plugins.PluginHost`) gives the plugins' gallery views; by
+    default the installed plugins'."""
     run_dir = Path(run_dir)
     manifest, records = _read(run_dir)
-    builder = _RunBuilder(run_dir, manifest, records)
+    builder = _RunBuilder(run_dir, manifest, records, collect_views(host or _default_host()))
     builder.collect_thumbs()
     run = builder.run_view()
     write_text(safefs.writable(run_dir, METRICS_FILE), builder.metrics_json(run))
@@ -542,6 +962,16 @@ def build_gallery(run_dir: Path) -> Path:
     if with_index:
         build_index(parent)
     return page
+
+
+def _default_host() -> Any:
+    """The installed plugins (for their gallery views); None if they cannot be loaded."""
+    try:
+        from ..plugins import PluginHost
+
+        return PluginHost()
+    except ArtforgeError:
+        return None
 
 
 def _run_card(run_dir: Path) -> dict[str, Any] | None:
@@ -571,6 +1001,10 @@ def _unreadable_card(run_dir: Path, problem: str) -> dict[str, Any]:
         "duration": "—",
         "steps": 0,
         "metrics": [],
+        "headline": {},
+        "params": {},
+        "images": {},
+        "seconds": None,
         "warnings": 0,
         "kinds": [],
         "severe": True,
@@ -609,6 +1043,7 @@ def _card_of(run_dir: Path) -> dict[str, Any] | None:
         if entry.get("status") in ("failed", "interrupted"):
             failed += 1
     has_page = (run_dir / "index.html").is_file()
+    devices = [W.resolved_device(r) for r in records.values()]
     cover = M.pick_cover(manifest, records)
     thumb = None
     owned = ownership.is_run_dir(run_dir) and safefs.find_link(run_dir) is None
@@ -625,10 +1060,14 @@ def _card_of(run_dir: Path) -> dict[str, Any] | None:
         "started_iso": str(manifest.get("started") or ""),
         "status": str(manifest.get("status") or "unknown"),
         "backend": str(manifest.get("backend") or "—"),
-        "device": str(manifest.get("device") or "—"),
+        "device": W.run_device(devices, str(manifest.get("device") or "")),
         "duration": M.fmt_seconds(manifest.get("seconds")),
+        "seconds": manifest.get("seconds"),
         "steps": len(steps),
         "metrics": M.key_metrics(steps),
+        "headline": _headline(steps),
+        "params": _flat_params(manifest, records),
+        "images": _run_images(name, manifest, records) if has_page else {},
         "warnings": warnings,
         "kinds": kinds,
         "severe": bool(kinds),
@@ -639,6 +1078,108 @@ def _card_of(run_dir: Path) -> dict[str, Any] | None:
         "cover_h": thumb.theight if thumb else 0,
         "cover_px": bool(thumb and max(thumb.width, thumb.height) <= 64),
     }
+
+
+def _headline(steps: list[M.StepView]) -> dict[str, tuple[str, float | None, int]]:
+    """Every scored metric of a run: "step · metric" -> (text, number, direction)."""
+    out: dict[str, tuple[str, float | None, int]] = {}
+    for s in steps:
+        if not s.metrics:
+            continue
+        for row in s.metrics.rows:
+            if not row.baselines and row.key.lower() not in M.KEY_METRICS:
+                continue
+            out[f"{s.id} · {row.label}"] = (row.value, row.raw.get("model"), M.direction(row.key))
+    return out
+
+
+def _flat_params(manifest: dict, records: dict[str, dict]) -> dict[str, str]:
+    """ "step.key" -> value text, for every step parameter, plus the run's seed and backend."""
+    out = {"seed": M.value_text(manifest.get("seed")), "backend": str(manifest.get("backend"))}
+    for sid, rec in records.items():
+        params = rec.get("params") if isinstance(rec.get("params"), dict) else {}
+        for k, v in params.items():
+            out[f"{sid}.{k}"] = M.value_text(v)
+    return out
+
+
+def _run_images(name: str, manifest: dict, records: dict[str, dict], per_output: int = 8) -> dict:
+    """ "step · output · image" -> URL (relative to the index), the first few of each output."""
+    out: dict[str, str] = {}
+    for entry in manifest.get("steps") or []:
+        sid = str(entry.get("id")) if isinstance(entry, dict) else ""
+        rec = records.get(sid)
+        if not rec:
+            continue
+        for oname, o in (rec.get("outputs") or {}).items():
+            if isinstance(o, dict) and o.get("kind") == "images":
+                for f in M.image_files(sid, o)[:per_output]:
+                    out[f"{sid} · {oname} · {Path(f).stem}"] = M.url(f"{name}/{f}")
+    return out
+
+
+def compare_runs(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of the same recipe side by side: their headline metrics (best marked), the
+    parameters that differ, and the same images across runs."""
+    groups: dict[str, list[dict]] = {}
+    for c in cards:
+        if c.get("href") and not c.get("unreadable"):
+            groups.setdefault(c["name"], []).append(c)
+    found = []
+    for recipe, runs in groups.items():
+        if len(runs) < 2:
+            continue
+        metrics: list[str] = []
+        for r in runs:
+            metrics.extend(k for k in r["headline"] if k not in metrics)
+        metric_rows = []
+        for k in metrics[:12]:
+            cells = [r["headline"].get(k, ("—", None, 0)) for r in runs]
+            sign = next((c[2] for c in cells if c[2]), 0)
+            nums = [c[1] for c in cells if c[1] is not None]
+            best = (max(nums) if sign > 0 else min(nums)) if sign and len(nums) > 1 else None
+            metric_rows.append(
+                {
+                    "label": k,
+                    "cells": [
+                        (
+                            c[0],
+                            repr(c[1]) if c[1] is not None else "",
+                            best is not None and c[1] == best,
+                        )
+                        for c in cells
+                    ],
+                }
+            )
+        keys: list[str] = []
+        for r in runs:
+            keys.extend(k for k in r["params"] if k not in keys)
+        differ = [
+            {"label": k, "cells": [r["params"].get(k, "—") for r in runs]}
+            for k in keys
+            if len({r["params"].get(k, "—") for r in runs}) > 1
+        ]
+        shared = [k for k in runs[0]["images"] if sum(k in r["images"] for r in runs) >= 2]
+        for r in runs[1:]:
+            shared.extend(
+                k
+                for k in r["images"]
+                if k not in shared and sum(k in q["images"] for q in runs) >= 2
+            )
+        across = [{"label": k, "images": [r["images"].get(k) for r in runs]} for k in shared[:300]]
+        found.append(
+            {
+                "recipe": recipe,
+                "runs": runs,
+                "metrics": metric_rows,
+                "differ": differ[:40],
+                "differ_total": len(differ),
+                "across": across,
+                "across_json": script_json(across),
+                "slug": _slug(recipe),
+            }
+        )
+    return found
 
 
 def build_index(root: Path) -> Path:
@@ -656,7 +1197,21 @@ def build_index(root: Path) -> Path:
                 cards.append(card)
         cards.sort(key=lambda c: c["name"])
         cards.sort(key=lambda c: c["started_iso"], reverse=True)
-        html = _env().get_template("index.html").render(runs=cards, generator=INDEX_GENERATOR)
+        chosen = [
+            {"dir": c["dir"], "headline": c["headline"], "params": c["params"]}
+            for c in cards
+            if c.get("href")
+        ]
+        html = (
+            _env()
+            .get_template("index.html")
+            .render(
+                runs=cards,
+                groups=compare_runs(cards),
+                runs_json=script_json(chosen),
+                generator=INDEX_GENERATOR,
+            )
+        )
         out = root / "index.html"
         write_text(out, html)
     return out

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".svg")
 MAX_GRID = 400  # thumbnails shown per image output (the zip and the folder hold them all)
-MAX_COMPARE = 120  # pairs offered by one comparison slider
+MAX_COMPARE = 48  # pairs offered by one comparison slider
 BASELINE_WORDS = (
     "baseline",
     "mean_image",
@@ -213,6 +213,48 @@ class ImageOutput:
     total: int
     folder: str  # quoted URL of the output folder
     missing: int = 0  # files the record lists that could not be read
+    label: str = ""  # the recipe's words for it ("night"), else "step · output"
+    view: str = "grid"  # the declared view (or the one shown for records that declare none)
+    note: str = ""  # why the declared view is not the one shown
+    columns: list[str] = field(default_factory=list)  # headers of a sample grid's columns
+    cap: int = 16  # thumbnails shown before "show all"
+    head: str = ""  # how captions start: "translate · images", "scenes · night"
+    folded: bool = False  # wide sheets folded away (the summary shows them as an HTML grid)
+    size: str = ""  # bytes of the originals, in words
+
+    @property
+    def first(self) -> list[Picture]:
+        return self.pictures[: self.cap]
+
+    @property
+    def rest(self) -> list[Picture]:
+        return self.pictures[self.cap :]
+
+    @property
+    def rest_json(self) -> Any:
+        """The pictures behind "show all", compactly: shared prefixes once, then per image
+        [original, thumbnail, thumbnail width, height, name] after them."""
+        from .views import script_json
+
+        rest = self.rest
+        if not rest:
+            return script_json(None)
+
+        def prefix(xs: list[str]) -> str:
+            p = posixpath.commonprefix(xs)
+            return p[: p.rfind("/") + 1]
+
+        hp, tp = prefix([p.href for p in rest]), prefix([p.thumb for p in rest])
+        return script_json(
+            {
+                "href": hp,
+                "thumb": tp,
+                "items": [
+                    [p.href[len(hp) :], p.thumb[len(tp) :], p.twidth, p.theight, p.name]
+                    for p in rest
+                ],
+            }
+        )
 
 
 @dataclass
@@ -227,10 +269,12 @@ class Pair:
 
 @dataclass
 class Comparison:
-    before_label: str
+    before_label: str  # "step.output" (what the page's words are made from)
     after_label: str
     pairs: list[Pair]
     total: int
+    before_words: str = ""  # the recipe's words for them ("night", "pix2pix day")
+    after_words: str = ""
 
 
 @dataclass
@@ -264,6 +308,7 @@ class MetricRow:
     baselines: dict[str, str]
     best: str | None  # "model" or a baseline column that is best, when the direction is known
     delta: str | None  # model minus the first baseline
+    raw: dict[str, float] = field(default_factory=dict)  # finite numbers: "model" and baselines
 
 
 @dataclass
@@ -335,10 +380,56 @@ class StepView:
     provenance: str = ""
     reproduce: str = ""
     error: str = ""
+    does: str = ""  # what the step type did, in words (from its type and parameters)
+    curves: Any = None  # the JSON the curve view draws (Markup), or None
+    curve_count: int = 0
+    metric_columns: list[str] = field(default_factory=list)  # baseline columns, in words
+    custom: list[CustomOutput] = field(default_factory=list)  # plugin views and file views
 
     @property
     def image_count(self) -> int:
         return sum(o.total for o in self.images)
+
+
+@dataclass
+class CustomOutput:
+    """An output shown by a view other than the image views: ``table`` and ``curve`` (file
+    outputs) or a plugin's view (``html``)."""
+
+    name: str
+    label: str
+    view: str
+    html: Any = None  # a plugin view's fragment (Markup)
+    table: Breakdown | None = None
+    curves: Any = None
+    note: str = ""
+
+
+@dataclass
+class ScoreRow:
+    label: str
+    value: str
+    base_label: str  # the strongest baseline, in the recipe's words where it gives them
+    base_value: str
+    better: bool | None  # True: the model beats every baseline; None: no known direction
+    delta: str
+
+
+@dataclass
+class ScoreCard:
+    step: str
+    title: str  # "translate: pix2pix day vs true day"
+    model: str  # the model's column header
+    rows: list[ScoreRow]
+
+
+@dataclass
+class CollageGrid:
+    step: str
+    title: str
+    labels: list[str]
+    rows: list[list[Picture | None]]
+    total: int
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -381,15 +472,27 @@ def split_baseline(key: str) -> tuple[str, str] | None:
 
 
 @dataclass
+class BreakdownRow:
+    name: str
+    cells: list[tuple[str, str]]  # (text, sort value: a number as text, or "")
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (label, href, caption)
+
+
+@dataclass
 class Breakdown:
-    """A per-item metrics table (e.g. ``metrics.per_image``): a row per item."""
+    """A per-item metrics table (e.g. ``metrics.per_image``): a row per item, worst first by
+    the first metric whose direction is known."""
 
     key: str
     columns: list[str]
-    rows: list[tuple[str, list[str]]]
+    rows: list[BreakdownRow]
+    sort_col: int = -1  # the column sorted on (index into columns), -1: none
+    sort_dir: str = ""  # "ascending" | "descending"
+    total: int = 0
+    label: str = ""
 
 
-def breakdowns(metrics: Any, limit: int = 200) -> list[Breakdown]:
+def breakdowns(metrics: Any, limit: int = 500) -> list[Breakdown]:
     found = []
     if not isinstance(metrics, dict):
         return found
@@ -399,11 +502,43 @@ def breakdowns(metrics: Any, limit: int = 200) -> list[Breakdown]:
         columns: list[str] = []
         for row in value.values():
             columns.extend(c for c in row if c not in columns)
+        items = list(value.items())
+        sort_col, sort_dir = -1, ""
+        for i, c in enumerate(columns):
+            sign = direction(c)
+            if sign and split_baseline(c) is None:
+                sort_col, sort_dir = i, "ascending" if sign > 0 else "descending"
+
+                def worst(item: tuple[str, Any], c: str = c, sign: int = sign) -> tuple:
+                    v = _num(item[1].get(c)) if isinstance(item[1], dict) else None
+                    return (v is None, sign * v if v is not None else 0.0)
+
+                items.sort(key=worst)
+                break
         rows = [
-            (str(name), [fmt_num(row.get(c)) for c in columns])
-            for name, row in list(value.items())[:limit]
+            BreakdownRow(
+                str(name),
+                [
+                    (
+                        fmt_num(row.get(c)),
+                        repr(_num(row.get(c))) if _num(row.get(c)) is not None else "",
+                    )
+                    for c in columns
+                ],
+            )
+            for name, row in items[:limit]
         ]
-        found.append(Breakdown(str(key), [metric_label(c) for c in columns], rows))
+        found.append(
+            Breakdown(
+                str(key),
+                [metric_label(c) for c in columns],
+                rows,
+                sort_col,
+                sort_dir,
+                len(items),
+                str(key).replace("_", " "),
+            )
+        )
     return found
 
 
@@ -428,12 +563,16 @@ def direction(key: str) -> int:
 
 def metric_label(key: str) -> str:
     """A readable name: ``psnr`` -> "PSNR (dB)", ``bicubic_y_psnr`` -> "bicubic PSNR-Y (dB)"."""
+    from .words import baseline_name, metric_name
+
     if key.lower() in PRETTY:
         return PRETTY[key.lower()]
     split = split_baseline(key)
     if split and split[1].lower() in PRETTY:
-        return f"{split[0]} {PRETTY[split[1].lower()]}"
-    return key
+        return f"{baseline_name(split[0])} {PRETTY[split[1].lower()]}"
+    if split:
+        return f"{baseline_name(split[0])} {metric_name(split[1])}"
+    return metric_name(key)
 
 
 def _num(v: Any) -> float | None:
@@ -499,7 +638,10 @@ def metric_table(metrics: Any) -> MetricTable | None:
             if first is not None:
                 d = mv - _num(vals[first])
                 delta = f"{d:+.4g} vs {first}"
-        rows.append(MetricRow(k, metric_label(k), fmt_num(model), baselines, best, delta))
+        raw = {c: _num(vals[c]) for c in columns if _num(vals.get(c)) is not None}
+        if mv is not None:
+            raw["model"] = mv
+        rows.append(MetricRow(k, metric_label(k), fmt_num(model), baselines, best, delta, raw))
     return MetricTable(columns, rows, extra)
 
 
@@ -557,6 +699,9 @@ class RunView:
     alerts: list[Alert] = field(default_factory=list)
     thumb_size: int = 256
     artforge_version: str = ""
+    scores: list[ScoreCard] = field(default_factory=list)
+    collage: CollageGrid | None = None
+    asked_device: str = ""
 
     @property
     def image_count(self) -> int:
@@ -610,15 +755,17 @@ def single_file(step_id: str, out: dict) -> str | None:
 
 
 def output_kind(record: dict, name: str, out: dict) -> str:
-    meta = out.get("meta") or {}
-    display = str(meta.get("display") or "")
-    if display in ("wide", "full", "timeline", "grid"):
-        return "wide" if display == "full" else display
-    if name == "samples" or meta.get("timeline"):
-        return "timeline"
-    if record.get("uses") == "collage" or name in ("sheets", "collage"):
-        return "wide"
-    return "grid"
+    """How an image output is laid out: its declared view (``grid``, ``timeline``, ``wide``;
+    ``compare`` shows a grid beside its slider), else the view of a record made before the
+    presentation contract."""
+    from .views import declared, legacy_view
+
+    view = declared(out)
+    if view in ("wide", "timeline", "grid"):
+        return view
+    if view == "compare":
+        return "grid"
+    return legacy_view(record, name, out)
 
 
 def pick_cover(manifest: dict, records: dict[str, dict]) -> str | None:

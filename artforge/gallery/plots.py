@@ -17,7 +17,7 @@ from typing import Any
 PALETTE = ("#7cc4ff", "#ff8a65", "#81e6a1", "#f5c451", "#c792ea", "#ff6b9a", "#5ad1d1", "#d4d46a")
 FG = "#c9ced6"
 GRID = "#2a2f38"
-STYLE_VERSION = "6"  # bump when the look changes: cached plots are redrawn
+STYLE_VERSION = "7"  # bump when the look changes: cached plots are redrawn
 
 _LOSS_RE = re.compile(r"(^|[^a-z])(loss|g|d|gen|disc|generator|discriminator)([^a-z]|$)", re.I)
 
@@ -52,14 +52,16 @@ def clean_series(points: Any) -> tuple[list[float], list[float], float | None]:
 
 
 def smooth(ys: list[float], n: int) -> list[float]:
-    """Exponential moving average with a window that grows with the number of points."""
+    """Exponential moving average with a window that grows with the number of points,
+    corrected for its start (as TensorBoard's): it is not pulled towards the first value."""
     if n < 20:
         return ys
     alpha = min(1.0, 10.0 / n)
-    out, acc = [], ys[0]
+    out, acc, weight = [], 0.0, 0.0
     for y in ys:
         acc = alpha * y + (1 - alpha) * acc
-        out.append(acc)
+        weight = alpha + (1 - alpha) * weight
+        out.append(acc / weight)
     return out
 
 

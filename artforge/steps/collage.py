@@ -44,7 +44,7 @@ def run(ctx, p):
             grid = [chunk[r : r + p.columns] for r in range(0, len(chunk), p.columns)]
             sheet = render_sheet(grid, [], p, bg, fg)
             out.add(sheet, name=f"sheet{k + 1:03d}")
-    return {"sheets": out.finish(labels=labels, layout=p.layout)}
+    return {"sheets": out.finish(labels=labels, layout=p.layout, view="wide")}
 
 
 def render_sheet(rows, labels, p, bg, fg) -> np.ndarray:

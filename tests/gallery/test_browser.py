@@ -40,6 +40,9 @@ steps:
     uses: toy-translate
     description: "night to day <script>alert(1)</script>"
     with: {images: "${photos.images}", note: "<script>alert(1)</script>", epochs: 3}
+  - id: scenes
+    uses: synthetic-scenes
+    with: {count: 20, holdout: 0, size: 32}
   - id: sheet
     uses: collage
     with:
@@ -102,6 +105,9 @@ def gallery(tmp_path_factory) -> Path:
     summary = Runner(recipe, host, root / "browser-test", quiet=True, log=lambda m: None).run()
     assert summary.gallery == root / "browser-test" / "index.html"
     assert (root / "index.html").is_file()  # the top-level index of gallery/
+    # a second run of the same recipe with another seed, for the comparison of runs
+    again = load_recipe(recipe_path, host, overrides=["seed=4"])
+    Runner(again, host, root / "browser-test-seed4", quiet=True, log=lambda m: None).run()
     return root
 
 
@@ -188,7 +194,7 @@ def test_run_page_in_chromium(gallery, browser, artifacts):
     assert EVIL in page.title()
     assert EVIL in page.locator("h1").inner_text()
     assert EVIL in page.locator("#prov-translate").text_content()  # the note parameter
-    assert page.locator("script").count() == 1
+    assert page.locator("script:not([type='application/json'])").count() == 1  # others: data
     assert w.dialogs == []
 
     # warnings are shown prominently: at the top of the page and of the step
@@ -278,8 +284,8 @@ def test_index_page_and_http_server(gallery, browser, artifacts):
     page = w.open((gallery / "index.html").as_uri())
     assert w.broken_images() == []
     assert [u for u in w.requests if not _inside(u, gallery)] == []
-    card = page.locator("a.run-card")
-    assert card.count() == 1
+    assert page.locator("a.run-card").count() == 2  # the run, and the same recipe with seed 4
+    card = page.locator("a.run-card[href='browser-test/index.html']")
     assert EVIL in card.inner_text() and "1 warning" in card.inner_text()
     page.screenshot(path=str(artifacts / "gallery-index.png"), full_page=True)
     card.click()
@@ -337,3 +343,226 @@ def test_screenshot_tool(gallery, tmp_path):
     cmd += ["--width", "800", "--height", "600", "--step", "translate", "--chromium", CHROMIUM]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=120)
     assert Image.open(out).size == (800, 600)
+
+
+# -- issue 17: results first, zoom, sorting, curves, runs side by side ------------------------
+FIRST_METRIC = ".summary table.headline tbody tr:first-child td"
+
+
+@pytest.mark.parametrize("size", [(1280, 1000), (390, 844)])
+def test_summary_first_metric_is_visible_without_scrolling(gallery, browser, artifacts, size):
+    w = Watched(browser, *size)
+    page = w.open((gallery / "browser-test" / "index.html").as_uri())
+    page.evaluate("() => window.scrollTo(0, 0)")
+    cell = page.locator(FIRST_METRIC).first
+    box = cell.bounding_box()
+    assert box and box["y"] + box["height"] <= size[1], f"first metric at {box} in {size}"
+    assert cell.inner_text().startswith("23.5")  # toy-translate's PSNR, marked better
+    assert "best" in cell.get_attribute("class")
+    assert "✓" in cell.inner_text()
+    # labels from the recipe, the step's words, the device it ran on
+    summary = page.locator(".summary").inner_text()
+    assert "PSNR (dB)" in summary and "night" in summary
+    collage = page.locator(".summary table.collage")
+    assert collage.locator("thead th").all_inner_texts() == ["night", EVIL]
+    assert page.locator("#step-translate .device").inner_text() == "cpu"
+    assert (
+        page.locator("#step-scenes .step-desc")
+        .first.inner_text()
+        .startswith("Renders synthetic night/day scenes")
+    )
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"horizontal scroll at {size}: {width}"
+    page.screenshot(path=str(artifacts / f"gallery-summary-{size[0]}.png"))
+    assert w.errors == [] and w.dialogs == []
+    w.close()
+
+
+def test_zoom_in_the_lightbox_and_the_comparison(gallery, browser):
+    w = Watched(browser, 1280, 900)
+    page = w.open((gallery / "browser-test" / "index.html").as_uri())
+    page.locator("#step-translate .grid a.lb").nth(0).click()
+    stage_img = page.locator("#lightbox .lb-stage img")
+    page.wait_for_function("() => document.querySelector('#lightbox img').naturalWidth > 0")
+    level = page.locator("#lightbox .zlevel")
+    assert level.inner_text() == "fit"
+    page.locator("#lightbox [data-zoom=in]").click()
+    assert "scale(2)" in stage_img.evaluate("e => e.style.transform")
+    # pan: drag the zoomed image
+    box = page.locator("#lightbox .lb-stage").bounding_box()
+    before = stage_img.evaluate("e => e.style.transform")
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 40, steps=4)
+    page.mouse.up()
+    assert stage_img.evaluate("e => e.style.transform") != before
+    # 1:1: one image pixel per CSS pixel
+    page.locator("#lightbox [data-zoom='1']").click()
+    assert level.inner_text() == "100%"
+    shown = stage_img.evaluate(
+        "e => e.getBoundingClientRect().width / Math.min(e.offsetWidth / e.naturalWidth,"
+        " e.offsetHeight / e.naturalHeight) / e.naturalWidth"
+    )
+    assert shown > 0
+    page.keyboard.press("ArrowRight")  # the next image opens at fit
+    assert level.inner_text() == "fit" and stage_img.evaluate("e => e.style.transform") == ""
+    page.keyboard.press("Escape")
+
+    # the before/after slider zooms both images together
+    cmp = page.locator("#step-translate .cmp").first
+    cmp.scroll_into_view_if_needed()
+    cmp.locator("[data-zoom=in]").click()
+    t_before = cmp.locator(".cmp-before").evaluate("e => e.style.transform")
+    t_after = cmp.locator(".cmp-after img").evaluate("e => e.style.transform")
+    assert "scale(2)" in t_before and t_before == t_after
+    cmp.locator("[data-zoom=fit]").click()
+    assert cmp.locator(".cmp-before").evaluate("e => e.style.transform") == ""
+    assert w.errors == []
+    w.close()
+
+
+def test_per_image_table_sorts_and_opens_its_images(gallery, browser):
+    w = Watched(browser, 1280, 900)
+    page = w.open((gallery / "browser-test" / "index.html").as_uri())
+    table = page.locator("#step-translate table.sortable")
+    psnr = table.locator("tbody td:nth-child(2)")
+
+    def values():
+        return [float(v) for v in psnr.all_inner_texts()]
+
+    assert values() == sorted(values())  # worst first: the lowest PSNR on top
+    head = table.locator("thead th").nth(1)
+    assert head.get_attribute("aria-sort") == "ascending"
+    head.locator("button").click()
+    assert values() == sorted(values(), reverse=True)
+    assert head.get_attribute("aria-sort") == "descending"
+    table.locator("thead th").nth(0).locator("button").click()  # by name
+    names = table.locator("tbody th").all_inner_texts()
+    assert names == sorted(names)
+    # a row opens its image in the lightbox; the arrow key goes to the same image's input
+    table.locator("tbody th a").first.click()
+    shown = page.locator("#lightbox .lb-stage img")
+    assert shown.get_attribute("src") == "steps/translate/images/night00.png"
+    page.keyboard.press("ArrowRight")
+    assert shown.get_attribute("src").endswith("photos/images/night00.png")
+    page.keyboard.press("Escape")
+    assert w.errors == []
+    w.close()
+
+
+def test_curves_smoothing_slider_hover_and_log_scale(gallery, browser):
+    w = Watched(browser, 390, 844)
+    page = w.open((gallery / "browser-test" / "index.html").as_uri())
+    fig = page.locator("#step-translate figure.curves")
+    fig.scroll_into_view_if_needed()
+    assert fig.locator("path.raw").count() == 3  # G, D, G_L1: raw values, no smoothing yet
+    assert fig.locator("path.smooth-line").count() == 0
+    # legible on a phone: tick labels of at least 11 CSS pixels
+    size = fig.locator("text.tick").first.evaluate("e => e.getBoundingClientRect().height")
+    assert size >= 11
+    fig.locator("input.smooth").fill("0.9")
+    assert fig.locator("path.smooth-line").count() == 3
+    assert fig.locator("output.smooth-val").inner_text() == "0.90"
+    # bias-corrected: the smoothed G curve starts at the first raw value, not below or above it
+    first = fig.locator("path.smooth-line").first.get_attribute("d").split("L")[0]
+    raw_first = fig.locator("path.raw").first.get_attribute("d").split("L")[0]
+    assert first == raw_first
+    # hover shows the values under the pointer
+    svg = fig.locator("svg.curve-svg").first
+    box = svg.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    tip = fig.locator(".curve-tip").first
+    assert tip.is_visible() and "iteration" in tip.inner_text() and "G:" in tip.inner_text()
+    ticks = fig.locator("text.tick").all_text_contents()
+    fig.locator("input.logy").check()
+    assert fig.locator("text.axis-label").first.text_content().endswith("log scale")
+    assert fig.locator("text.tick").all_text_contents() != ticks
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1]
+    assert w.errors == []
+    w.close()
+
+
+def test_show_all_and_accessibility(gallery, browser):
+    w = Watched(browser, 1280, 900)
+    page = w.open((gallery / "browser-test" / "index.html").as_uri())
+    grid = page.locator("#step-scenes .grid").first
+    assert grid.locator("a.lb").count() == 16
+    button = page.locator("#step-scenes button.show-all").first
+    assert button.inner_text() == "Show all 20"
+    button.click()
+    assert grid.locator("a.lb").count() == 20
+    page.evaluate(
+        """() => Promise.all(Array.from(document.images).map(img => {
+               img.loading = "eager";
+               return img.complete && img.naturalWidth ? null :
+                   new Promise(ok => { img.onload = img.onerror = ok; });
+           }))"""
+    )
+    assert w.broken_images() == []
+    # skip link, live caption region, status warnings, labelled sliders, distinct Copy names
+    assert page.locator("a.skip").get_attribute("href") == "#steps"
+    assert page.locator("#lightbox .lb-title").get_attribute("aria-live") == "polite"
+    assert page.locator(".summary .alerts").get_attribute("role") == "status"
+    tl = page.locator("#step-translate .tl-range")
+    assert tl.get_attribute("aria-valuetext") == "epoch 3 of 3"
+    tl.fill("0")
+    assert tl.get_attribute("aria-valuetext") == "epoch 1 of 3"
+    label = page.locator("#step-translate .cmp-range").get_attribute("aria-label")
+    assert label.startswith(f"Slide between night (left) and {EVIL} (right)")  # recipe's words
+    names = page.locator("button.copy").evaluate_all(
+        "bs => bs.map(b => b.getAttribute('aria-label'))"
+    )
+    assert len(names) == len(set(names)) and all(names)
+    assert page.locator("#step-translate .tl-cols").count() == 0  # toy samples: no columns
+    assert w.errors == []
+    w.close()
+
+
+def test_runs_side_by_side_on_the_index(gallery, browser):
+    w = Watched(browser, 1280, 900)
+    page = w.open((gallery / "index.html").as_uri())
+    group = page.locator("section.compare-runs[id^=compare-]")
+    assert group.count() == 1 and "2 runs of browser-test" in group.inner_text()
+    table = group.locator("table.runs-metrics")
+    assert table.locator("tbody tr").count() == 2
+    heads = table.locator("thead th").all_inner_texts()
+    assert any("translate · PSNR (dB)" in h for h in heads)
+    # parameters that differ: the seed
+    differ = group.locator("td.diff")
+    assert "3" in differ.all_inner_texts() and "4" in differ.all_inner_texts()
+    # sorting reorders the runs, both ways
+    order = table.locator("tbody tr th").all_inner_texts()
+    table.locator("thead th").nth(0).locator("button").click()
+    once = table.locator("tbody tr th").all_inner_texts()
+    table.locator("thead th").nth(0).locator("button").click()
+    assert table.locator("tbody tr th").all_inner_texts() == once[::-1]
+    assert sorted(once) == sorted(order)
+    # the same image across runs: choose another one, both runs show it
+    pick = group.locator(".across select")
+    options = pick.locator("option").all_inner_texts()
+    target = next(o for o in options if o.startswith("translate · images · night03"))
+    pick.select_option(label=target)
+    srcs = group.locator(".across-cell img").evaluate_all(
+        "es => es.map(e => e.getAttribute('src'))"
+    )
+    assert sorted(srcs) == sorted(
+        [
+            "browser-test/steps/translate/images/night03.png",
+            "browser-test-seed4/steps/translate/images/night03.png",
+        ]
+    )
+    # any ticked runs side by side
+    chosen = page.locator("section.compare-runs .chosen")
+    page.locator("button.compare-chosen").click()
+    assert "Tick two runs or more" in chosen.inner_text()
+    for box in page.locator("input.choose").all():
+        box.check()
+    page.locator("button.compare-chosen").click()
+    rows = chosen.locator("tr").all_inner_texts()
+    assert any(r.startswith("translate · PSNR (dB)") and "✓" in r for r in rows), rows
+    assert any(r.split("\t")[:1] == ["seed"] for r in rows), rows
+    assert w.broken_images() == []
+    assert w.errors == []
+    w.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import urllib.request
 import zipfile
@@ -130,7 +131,13 @@ def test_training_health_curves_timeline_metrics_and_warnings(run):
     texts = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
     for name in ("G", "D", "G_L1", "val_psnr", "epoch", "iteration"):
         assert name in texts.split() or name in texts
-    assert any(a["src"] == "_gallery/plots/train.svg" for a in page.all("img"))
+    assert any(a.get("href") == "_gallery/plots/train.svg" for a in page.all("a"))
+    # the page draws the raw series itself (curve view): every point as recorded
+    start = html.index('<script type="application/json" class="curve-data">')
+    data = json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
+    rec = json.loads((run / "steps/train/record.json").read_text())
+    assert data["series"]["G"]["points"] == [[float(x), float(y)] for x, y in rec["series"]["G"]]
+    assert {n for p in data["panels"] for n in p["names"]} >= {"G", "D", "G_L1", "val_psnr"}
     # per-epoch samples as a timeline, in epoch order
     strip = [a["href"] for a in page.all("a") if a.get("data-label", "").startswith("epoch")]
     assert strip == [f"steps/train/samples/epoch{e:03d}.png" for e in range(1, 5)]
@@ -444,7 +451,11 @@ def test_any_text_from_records_is_rendered_as_text(run):
         html = build_gallery(run).read_text()
         page = Page(html)
         assert {t for t, _ in page.tags} <= allowed
-        assert html.count("<script") == 1
+        # one script runs; the others are data (JSON that never closes its element)
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        assert [a for a, _ in scripts if "application/json" not in a] == [""]
+        for _, body in scripts[:-1]:
+            json.loads(body)
         joined = "".join(page.text)
         for s in (title, value, warning):
             assert s.strip() in joined or not s.strip()
@@ -502,7 +513,15 @@ def test_super_resolution_step(run):
     assert befores == ["steps/sr/bicubic/scene00000.png", "steps/scenes/holdout_day/scene00000.png"]
     text = " ".join(page.text)
     assert "PSNR-Y (dB)" in text and "+2 vs bicubic" in text and "SSIM-Y" in text
-    assert "per_image (3)" in text  # the breakdown, collapsible
+    # the breakdown: a sortable table, worst first, each row opening its images
+    assert "per image: 3 rows" in text and "worst first by PSNR-Y (dB)" in text
+    table = section[section.index('<table class="metrics sortable"') :]
+    table = table[: table.index("</table>")]
+    rows = Page(table)
+    names = [a["data-caption"].split(" · ")[1] for a in rows.all("a") if "data-caption" in a]
+    assert names[0] == "scene00000" and names[-1].startswith("scene00002")
+    hrefs = [a["href"] for a in rows.all("a")]
+    assert "steps/sr/images/scene00000.png" in hrefs and "steps/sr/bicubic/scene00000.png" in hrefs
     assert "per_image.scene00000" not in section  # not flattened into the main table
     captions = [
         a["data-caption"]
@@ -510,3 +529,38 @@ def test_super_resolution_step(run):
         if a.get("data-caption", "").startswith("sr · images")
     ]
     assert "PSNR-Y (dB) 31 · bicubic PSNR-Y (dB) 29" in captions[1]
+
+
+def test_static_plot_smoothing_is_not_biased_by_the_first_value():
+    """A loss that starts high and settles: the smoothed curve follows the raw values (the
+    old EMA started from the first value and stayed far above them)."""
+    from artforge.gallery.plots import smooth
+
+    ys = [5.0] + [0.05] * 99
+    out = smooth(ys, len(ys))
+    assert out[0] == 5.0 and abs(out[-1] - 0.05) < 0.01
+    flat = smooth([2.0] * 50, 50)
+    assert all(abs(v - 2.0) < 1e-12 for v in flat)
+
+
+def test_human_words():
+    from artforge.gallery import words as W
+
+    assert W.metric_name("psnr_margin_db") == "PSNR margin (dB)"
+    assert W.metric_name("val.y_psnr") == "validation PSNR-Y (dB)"
+    assert M.metric_label("bicubic_y_psnr") == "bicubic PSNR-Y (dB)"
+    assert M.metric_label("pixel_ridge_ssim") == "per-pixel ridge SSIM"
+    records = {
+        "sheet": {"params": {"sets": ["${a.night}", "${b.images}"], "labels": ["night", "day"]}}
+    }
+    labels = W.recipe_labels(records)
+    assert labels == {"${a.night}": "night", "${b.images}": "day"}
+    assert W.output_label("a", "night", labels) == "night"
+    assert W.output_label("a", "holdout_day", labels) == "a · holdout day"
+    # where a step ran: the plugin's resolved device, never "auto"
+    assert (
+        W.resolved_device({"device": "auto", "backend": "torch", "info": {"device": "cpu"}})
+        == "cpu"
+    )
+    assert W.resolved_device({"device": "auto", "backend": None}) == "cpu"
+    assert W.run_device(["cpu", "cpu"], "auto") == "cpu (asked: auto)"

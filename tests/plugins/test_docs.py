@@ -241,6 +241,46 @@ def test_example_run_finished(plugin_module, tmp_path):
     assert rows[1][:3] == ["scenes", "synthetic-scenes", "ran"] and float(rows[1][3]) >= 0
 
 
+PALETTE_STEP = """
+import numpy as np
+from artforge.api import InputRef, Params, StepType, hookimpl
+
+
+class P(Params):
+    images: InputRef
+
+
+def run(ctx, p):
+    src = ctx.images(p.images)
+    means = {n: [float(c) for c in src.load(i).reshape(-1, 3).mean(0)] for i, n in enumerate(src.names)}
+    out = ctx.image_writer("images", view="palette", means=means)
+    for i, n in enumerate(src.names):
+        out.add(src.load(i), name=n)
+    return {"images": out.finish()}
+
+
+@hookimpl
+def register_steps(register):
+    register(StepType("palette-copy", P, run, ("images",)))
+"""
+
+
+def test_example_register_gallery_views(plugin_module, tmp_path):
+    _, module = load_example("register_gallery_views", plugin_module)
+    step = plugin_module(PALETTE_STEP, "docs_palette_step")
+    recipe = (
+        "name: d\nsteps:\n"
+        + SCENES
+        + "  - {id: p, uses: palette-copy, with: {images: '${scenes.day}'}}\n"
+    )
+    result = run_recipe(recipe, tmp_path, plugins=[module, step], load_installed=False)
+    html = (result.run_dir / "index.html").read_text()
+    section = html[html.index('id="step-p"') :]
+    assert '<div class="plugin-view" data-view="palette"><div class="palette">' in section
+    assert section.count('class="swatch"') == 2 and 'style="background: rgb(' in section
+    assert 'class="grid"' not in section[: section.index("</section>")]  # the view replaced it
+
+
 def test_every_hook_example_has_a_test_above():
     tested = {n[len("test_example_") :] for n in globals() if n.startswith("test_example_")}
     assert tested == set(HOOK_NAMES)
