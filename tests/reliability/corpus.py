@@ -55,15 +55,10 @@ TWO = (
 
 
 def pair(train_with: str, *, model: str = "") -> str:
-    """scenes -> train-gan with extra parameters (pix2pix unless ``model``)."""
-    return SCENES + (
-        "  - id: train\n"
-        "    uses: train-gan\n"
-        "    with:\n"
-        f"      {model}source: '${{scenes.night}}'\n"
-        "      target: '${scenes.day}'\n"
-        f"      {train_with}\n"
-    )
+    """scenes -> train-gan with extra parameters (pix2pix unless ``model``, which then takes
+    the place of the source/target pair: a noise GAN refuses keys it does not use)."""
+    data = model or "source: '${scenes.night}'\n      target: '${scenes.day}'\n      "
+    return SCENES + (f"  - id: train\n    uses: train-gan\n    with:\n      {data}{train_with}\n")
 
 
 def sr(sr_with: str) -> str:
