@@ -354,7 +354,7 @@ def test_a_failure_after_the_steps_leaves_a_failed_manifest(tmp_path, monkeypatc
     """The gallery (or a run_finished hook) fails: the run did not finish, and says so."""
     import artforge.gallery
 
-    def broken(run_dir):
+    def broken(run_dir, **kwargs):
         raise RuntimeError("gallery exploded")
 
     monkeypatch.setattr(artforge.gallery, "build_gallery", broken)
