@@ -14,6 +14,7 @@ STEPS = [
         description="Train a GAN on Keras 3/TensorFlow (pix2pix, dcgan, cdcgan, cyclegan) with "
         "checkpoints, resume and a divergence guard",
         backend="keras",
+        version="2",  # 2: the core data pipeline (artforge.training_data): new crops, flips, order
     ),
     StepType(
         name="translate",

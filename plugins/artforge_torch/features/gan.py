@@ -13,6 +13,7 @@ STEPS = [
         outputs=("generator", "samples"),
         description="Train a GAN (pix2pix, dcgan, cdcgan, cyclegan) with checkpoints, resume and a divergence guard",
         backend="torch",
+        version="2",  # 2: the core data pipeline (artforge.training_data): new crops, flips, order
     ),
     StepType(
         name="translate",
