@@ -73,4 +73,5 @@ def test_torch_batches_are_the_float_tensors_the_trainers_expect():
     assert torch.allclose(xa, -xb, atol=1e-6)  # 255 - x maps to -(x / 127.5 - 1)
     fa, fb = data.fixed(2)
     ref = torch.from_numpy(np.stack(a[:2])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    assert torch.allclose(fa, ref) and fa.is_contiguous()
+    assert torch.allclose(fa, ref) and fb.shape == (2, 3, 16, 16)
+    assert tdata.to_float(np.stack(a)).is_contiguous()  # NCHW, as the networks expect
