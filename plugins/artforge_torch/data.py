@@ -22,7 +22,7 @@ from artforge.training_data import paired_from_folder, paired_from_sets  # noqa:
 def to_float(x: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1] (contiguous)."""
     n, h, w, c = x.shape
-    t = torch.empty((n, c, h, w))
+    t = torch.empty((n, c, h, w), dtype=torch.float32)
     t.copy_(torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2))  # one pass
     return t.div_(127.5).sub_(1.0)
 
