@@ -382,6 +382,7 @@ def gan_step_types(backend: str, module: str, sample_module: str, note: str = ""
             description=f"Train a GAN{note} (pix2pix, dcgan, cdcgan, cyclegan, or a registered "
             "trainer) with checkpoints, resume and a divergence guard",
             backend=backend,
+            version="2",  # 2: the core data pipeline (artforge.training_data): new crops, flips, order
         ),
         StepType(
             name="translate",

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import DataError, StepError, derive_seed
+from artforge.api import StepError, derive_seed
 from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
 from .backend import keras_module
-from .data import _square, to_float, to_uint8_images
+from .data import UnpairedData, to_float, to_uint8_images
 from .nets.cyclegan import PatchDiscriminator, ResnetGenerator
 from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
@@ -253,72 +253,6 @@ def build_cyclegan(p: Any, seed: int, loss_scaling: bool = False) -> CycleGAN:
         jit_compile=bool(p.compile),
     )
     return model
-
-
-# -- data ------------------------------------------------------------------------------------------
-class UnpairedData:
-    """Two unpaired domains as uint8 arrays (N_A, L, L, 3) and (N_B, L, L, 3). An epoch is
-    ``max(N_A, N_B)`` images; each domain is shuffled on its own (the smaller one wraps
-    around in further shuffles), cropped and flipped on its own; batches are (B, S, S, 6)
-    uint8 (a | b), a pure function of (seed, epoch, batch index)."""
-
-    def __init__(
-        self,
-        a: list[np.ndarray],
-        b: list[np.ndarray],
-        image_size: int,
-        load_size: int,
-        flip: bool,
-        seed: int = 0,
-    ):
-        if not a or not b:
-            raise DataError(
-                "cyclegan needs images in both domains", hint="check `source` and `target`"
-            )
-        self.image_size, self.load_size, self.flip, self.seed = image_size, load_size, flip, seed
-        self.a = np.stack([_square(x[..., :3], load_size) for x in a])
-        self.b = np.stack([_square(x[..., :3], load_size) for x in b])
-
-    def __len__(self) -> int:
-        return max(len(self.a), len(self.b))
-
-    def batches_per_epoch(self, batch_size: int) -> int:
-        return max(1, len(self) // batch_size)
-
-    def order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(derive_seed(self.seed, "epoch", epoch))
-
-        def one(n: int) -> np.ndarray:
-            reps = -(-len(self) // n)
-            return np.concatenate([rng.permutation(n) for _ in range(reps)])[: len(self)]
-
-        return one(len(self.a)), one(len(self.b))
-
-    def batch(self, epoch: int, index: int, batch_size: int, order=None) -> np.ndarray:
-        order_a, order_b = self.order(epoch) if order is None else order
-        sel = slice(index * batch_size, (index + 1) * batch_size)
-        rng = np.random.default_rng(derive_seed(self.seed, "epoch", epoch, "batch", index))
-        sides = []
-        for data, idx in ((self.a, order_a[sel]), (self.b, order_b[sel])):
-            s, ls = self.image_size, self.load_size
-            offs = (
-                rng.integers(0, ls - s + 1, (len(idx), 2))
-                if ls > s
-                else np.zeros((len(idx), 2), int)
-            )
-            flips = rng.random(len(idx)) < 0.5 if self.flip else np.zeros(len(idx), bool)
-            out = np.empty((len(idx), s, s, 3), np.uint8)
-            for k, (i, (y, x), f) in enumerate(zip(idx, offs, flips)):
-                crop = data[i, y : y + s, x : x + s]
-                out[k] = crop[:, ::-1] if f else crop
-            sides.append(out)
-        return np.concatenate(sides, axis=-1)
-
-    def fixed(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``count`` images of each domain, centre-cropped (the sample grids)."""
-        s, ls = self.image_size, self.load_size
-        o = (ls - s) // 2
-        return self.a[:count, o : o + s, o : o + s], self.b[:count, o : o + s, o : o + s]
 
 
 # -- the trainer -----------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from artforge.api import DataError, derive_seed, resize, resize_crop
+from artforge.api import derive_seed
 
 from .backend import keras_module
-from .data import to_uint8_images
+from .data import ImageData, to_uint8_images
 from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
@@ -30,50 +30,6 @@ keras = keras_module()
 ops = keras.ops
 
 LOSSES = ["loss_D", "loss_G", "D_real", "D_fake"]
-
-
-class ImageData:
-    """Training images as one uint8 array (N, S, S, 3), with labels for cdcgan; batches are
-    shuffled per epoch and optionally flipped, a pure function of (seed, epoch, index)."""
-
-    def __init__(
-        self, images: list[np.ndarray], labels: list[int] | None, size: int, flip: bool, seed: int
-    ):
-        if not images:
-            raise DataError("no training images")
-        arr = []
-        for img in images:
-            h, w = img.shape[:2]
-            if (h, w) == (size, size):
-                arr.append(img[..., :3])
-            elif h == w:
-                arr.append(resize(img[..., :3], (size, size), "lanczos"))
-            else:
-                arr.append(resize_crop(img[..., :3], size))
-        self.data = np.stack(arr)
-        self.labels = None if labels is None else np.asarray(labels, np.int32)
-        self.flip, self.seed, self.image_size = flip, seed, size
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def batches_per_epoch(self, batch_size: int) -> int:
-        return max(1, len(self) // batch_size)
-
-    def order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng(derive_seed(self.seed, "epoch", epoch)).permutation(len(self))
-
-    def batch(self, epoch: int, index: int, batch_size: int, order: np.ndarray | None = None):
-        order = self.order(epoch) if order is None else order
-        idx = order[index * batch_size : (index + 1) * batch_size]
-        x = self.data[idx]
-        if self.flip:
-            rng = np.random.default_rng(derive_seed(self.seed, "epoch", epoch, "batch", index))
-            flips = rng.random(len(idx)) < 0.5
-            x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)
-        if self.labels is None:
-            return x
-        return x, self.labels[idx]
 
 
 class DCGAN(GANModel):

@@ -34,7 +34,6 @@ holding both generators (keys ``AtoB.*`` and ``BtoA.*``): ``translate`` with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,11 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from artforge.api import DataError, StepError
+from artforge.api import StepError
 from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
-from .data import _square, to_uint8_images
+from .data import UnpairedData, to_uint8_images
 from .nets.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator
 from .nets.init import init_weights
 from .nets.losses import GANLoss, gradient_penalty
@@ -71,82 +70,6 @@ def generator_kwargs(p: Any) -> dict[str, Any]:
 def generators(kwargs: dict[str, Any]) -> nn.ModuleDict:
     """The two generators, ``AtoB`` (G) and ``BtoA`` (F), as one module (one state dict)."""
     return nn.ModuleDict({d: ResnetGenerator(**kwargs) for d in DIRECTIONS})
-
-
-# -- data ------------------------------------------------------------------------------------
-class UnpairedData:
-    """Two unpaired domains as uint8 tensors (N_A, 3, L, L) and (N_B, 3, L, L).
-
-    ``epoch`` yields ``(a, b)`` float batches in [-1, 1]: each domain in its own shuffled
-    order, random ``image_size`` crops of the ``load_size`` images and random flips, drawn
-    independently per domain from the per-epoch generator.
-    """
-
-    def __init__(
-        self, a: list[np.ndarray], b: list[np.ndarray], image_size: int, load_size: int, flip: bool
-    ):
-        if not a or not b:
-            raise DataError(
-                "cyclegan needs images in both domains", hint="check `source` and `target`"
-            )
-        self.image_size = image_size
-        self.load_size = load_size
-        self.flip = flip
-
-        def stack(images: list[np.ndarray]) -> torch.Tensor:
-            arr = np.stack([_square(x[..., :3], load_size) for x in images])
-            return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-
-        self.a, self.b = stack(a), stack(b)
-
-    def __len__(self) -> int:
-        return max(len(self.a), len(self.b))
-
-    def batches_per_epoch(self, batch_size: int) -> int:
-        return max(1, len(self) // batch_size)
-
-    @staticmethod
-    def _order(n: int, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` indices: shuffles of range(n) one after the other."""
-        reps = -(-count // n)
-        return torch.cat([torch.randperm(n, generator=generator) for _ in range(reps)])[:count]
-
-    def _augment(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        s, ls = self.image_size, self.load_size
-        if ls > s:
-            offs = torch.randint(0, ls - s + 1, (len(batch), 2), generator=generator)
-            batch = torch.stack(
-                [x[:, y : y + s, x0 : x0 + s] for x, (y, x0) in zip(batch, offs.tolist())]
-            )
-        if self.flip:
-            flips = torch.rand(len(batch), generator=generator) < 0.5
-            if flips.any():
-                batch = batch.clone()
-                batch[flips] = batch[flips].flip(-1)
-        return batch.float().div_(127.5).sub_(1.0)
-
-    def epoch(
-        self, batch_size: int, generator: torch.Generator
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches (drop_last) of one epoch; the generator fixes orders, crops and flips."""
-        n = self.batches_per_epoch(batch_size)
-        order_a = self._order(len(self.a), n * batch_size, generator)
-        order_b = self._order(len(self.b), n * batch_size, generator)
-        for k in range(n):
-            sel = slice(k * batch_size, (k + 1) * batch_size)
-            a = self._augment(self.a[order_a[sel]], generator)
-            b = self._augment(self.b[order_b[sel]], generator)
-            yield a, b
-
-    def fixed(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first ``count`` images of each domain, centre-cropped (the sample grids)."""
-        s, ls = self.image_size, self.load_size
-        o = (ls - s) // 2
-
-        def crop(x: torch.Tensor) -> torch.Tensor:
-            return x[:count, :, o : o + s, o : o + s].float().div(127.5).sub(1.0)
-
-        return crop(self.a), crop(self.b)
 
 
 # -- the trainer -------------------------------------------------------------------------------

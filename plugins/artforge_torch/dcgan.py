@@ -22,75 +22,21 @@ same NumPy seed on both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from artforge.api import DataError, StepError, derive_seed, resize, resize_crop
+from artforge.api import StepError, derive_seed
 from artforge.images import folder_images  # noqa: F401 - re-exported (tests, registered trainers)
 
-from .data import to_uint8_images
+from .data import ImageData, to_uint8_images
 from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.init import init_weights
 from .nets.losses import GANLoss, gradient_penalty
 from .training import GANTrainer
 from .training.checkpoint import export_safetensors, import_safetensors
-
-
-def fit_image(img: np.ndarray, size: int) -> np.ndarray:
-    """An RGB image as size x size: resized when square (Lanczos), else resize-and-crop."""
-    img = img[..., :3]
-    h, w = img.shape[:2]
-    if (h, w) == (size, size):
-        return img
-    if h == w:
-        return resize(img, (size, size), "lanczos")
-    return resize_crop(img, size)
-
-
-class ImageData:
-    """Training images as one uint8 tensor (N, 3, S, S), with labels for cdcgan; each epoch
-    is shuffled (drop_last) and optionally flipped by the trainer's per-epoch generator."""
-
-    def __init__(self, images: list[np.ndarray], labels: list[int] | None, size: int, flip: bool):
-        if not images:
-            raise DataError("no training images")
-        arr = np.stack([fit_image(img, size) for img in images])
-        self.data = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-        self.labels = (
-            None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        )
-        self.flip, self.image_size = flip, size
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def batches_per_epoch(self, batch_size: int) -> int:
-        return max(1, len(self) // batch_size)
-
-    def epoch(
-        self, batch_size: int, generator: torch.Generator, shard: tuple[int, int] = (0, 1)
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """``shard=(rank, world_size)``: only this process's slice of every batch (the order
-        and flips are drawn for the whole batch, so the slices add up to one process's)."""
-        rank, world = shard
-        order = torch.randperm(len(self), generator=generator)
-        for k in range(self.batches_per_epoch(batch_size)):
-            idx = order[k * batch_size : (k + 1) * batch_size]
-            flips = torch.rand(len(idx), generator=generator) < 0.5 if self.flip else None
-            if world > 1:
-                part = slice(len(idx) * rank // world, len(idx) * (rank + 1) // world)
-                idx = idx[part]
-                flips = flips[part] if flips is not None else None
-            x = self.data[idx]
-            if flips is not None and flips.any():
-                x = x.clone()
-                x[flips] = x[flips].flip(-1)
-            y = None if self.labels is None else self.labels[idx]
-            yield x.float().div_(127.5).sub_(1.0), y
 
 
 def generator_kwargs(p: Any, n_classes: int) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def test_unpaired_from_folder_is_the_core_one():  # its tests: tests/core/test_u
 def test_unpaired_batches_are_a_pure_function_of_seed_epoch_and_index():
     data = _data(size=16, load=20, flip=True)
     assert len(data) == 6 and data.batches_per_epoch(2) == 3
-    order_a, order_b = data.order(0)
+    order_a, order_b = data.order(0, 2)
     assert sorted(order_a.tolist()) == list(range(6))
     assert len(order_b) == 6 and sorted(order_b[:4].tolist()) == [0, 1, 2, 3]  # B wraps around
     batch = data.batch(0, 1, 2)

@@ -69,10 +69,12 @@ def test_image_data_batches_are_pure_and_labelled(tmp_path):
     images = _labelled_set(tmp_path / "data", n=10, size=40)
     data = ImageData(images.load_all(), images.labels, 32, flip=True, seed=1)
     assert data.data.shape == (10, 32, 32, 3) and data.batches_per_epoch(4) == 2
-    x, y = data.batch(3, 1, 4)
-    x2, y2 = data.batch(3, 1, 4)
+    from artforge_keras.data import keras_batch
+
+    x, y = keras_batch(data.batch(3, 1, 4))
+    x2, y2 = keras_batch(data.batch(3, 1, 4))
     assert x.shape == (4, 32, 32, 3) and y.dtype == np.int32
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
-    order = data.order(3)
+    order = data.order(3, 4)
     np.testing.assert_array_equal(y, np.asarray(images.labels)[order[4:8]])

@@ -114,7 +114,7 @@ def test_image_data_shuffles_flips_and_labels():
     rng = np.random.default_rng(1)
     imgs = [rng.integers(0, 255, (40, 40, 3), dtype=np.uint8) for _ in range(10)]
     data = ImageData(imgs, list(range(10)), 32, flip=True)
-    assert tuple(data.data.shape) == (10, 3, 32, 32) and data.batches_per_epoch(4) == 2
+    assert data.data.shape == (10, 32, 32, 3) and data.batches_per_epoch(4) == 2
     a = list(data.epoch(4, torch.Generator().manual_seed(3)))
     b = list(data.epoch(4, torch.Generator().manual_seed(3)))
     assert len(a) == 2
@@ -124,7 +124,7 @@ def test_image_data_shuffles_flips_and_labels():
     # each image keeps its own label (or its mirror image does)
     x, y = a[0]
     for img, label in zip(x, y):
-        ref = data.data[label].float().div(127.5).sub(1.0)
+        ref = torch.from_numpy(data.data[label]).permute(2, 0, 1).float().div(127.5).sub(1.0)
         assert torch.equal(img, ref) or torch.equal(img, ref.flip(-1))
 
 

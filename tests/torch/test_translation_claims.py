@@ -52,8 +52,8 @@ def test_night_to_day_pix2pix_beats_its_strongest_baseline(tmp_path):
             "pairs": 1000,
             "holdout": 24,
             "validation": 0,
-            "epochs": 4,
-            "decay_epochs": 4,
+            "epochs": 5,  # 1250 iterations: at 1000 the SSIM margin was within noise (seed 1
+            "decay_epochs": 5,  # lost by 0.004 before the core data pipeline, seed 0 after it)
             "batch": 8,
             "ngf": 16,
         },
