@@ -121,6 +121,11 @@ class TrainGanParams(Params):
     )
     spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
     n_blocks: int = Field(9, ge=1, le=32, description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)")
+    upsample: Literal["transpose", "nearest"] = Field(
+        "transpose",
+        description="cyclegan: generator upsampling: transpose (the paper's transposed convolutions) "
+        "or nearest (resize-convolution: nearest x2 then a 3x3 convolution, no checkerboard)",
+    )
     pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
     nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")
     ema: float | None = Field(

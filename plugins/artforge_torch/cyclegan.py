@@ -65,6 +65,7 @@ def generator_kwargs(p: Any) -> dict[str, Any]:
         "n_blocks": p.n_blocks,
         "norm": p.norm,
         "dropout": p.dropout,
+        "upsample": p.upsample,
     }
 
 

@@ -2,7 +2,8 @@
 
 Zhu, Park, Isola, Efros, ICCV 2017, layer for layer as ``artforge_torch.nets.cyclegan``:
 c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3, reflection padding, instance norm
-without affine parameters. The discriminator is the unconditional PatchGAN
+without affine parameters; ``upsample="nearest"`` makes u128 and u64 resize-convolutions
+(nearest x2, then a 3x3 convolution) as there. The discriminator is the unconditional PatchGAN
 (``PatchDiscriminator(in_channels=3)``).
 """
 
@@ -47,8 +48,11 @@ class ResnetGenerator(keras.Model):
         n_blocks: int = 9,
         norm: str = "instance",
         dropout: bool = False,
+        upsample: str = "transpose",
         name: str = "resnet_g",
     ):
+        if upsample not in ("transpose", "nearest"):
+            raise ValueError(f"upsample must be transpose or nearest, got {upsample!r}")
         use_bias = norm != "batch"
         inputs = keras.Input((None, None, in_channels), name="image")
         h = ReflectionPad2D(3)(inputs)
@@ -65,7 +69,12 @@ class ResnetGenerator(keras.Model):
             h = _resnet_block(h, f"model.{i}", ngf * 4, norm, dropout)
             i += 1
         for mult in (4, 2):
-            h = conv_transpose(ngf * mult // 2, 3, 2, 1, 1, use_bias, name=f"model.{i}")(h)
+            if upsample == "nearest":  # torch: Upsample at model.{i}, Conv2d at model.{i + 1}
+                h = layers.UpSampling2D(2, interpolation="nearest")(h)
+                i += 1
+                h = conv(ngf * mult // 2, 3, 1, 1, use_bias, name=f"model.{i}")(h)
+            else:
+                h = conv_transpose(ngf * mult // 2, 3, 2, 1, 1, use_bias, name=f"model.{i}")(h)
             h = norm_layer(norm, name=f"model.{i + 1}")(h)
             h = layers.ReLU()(h)
             i += 3
@@ -81,4 +90,5 @@ class ResnetGenerator(keras.Model):
             "n_blocks": n_blocks,
             "norm": norm,
             "dropout": dropout,
+            "upsample": upsample,
         }
