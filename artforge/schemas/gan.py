@@ -126,6 +126,11 @@ class TrainGanParams(Params):
         description="cyclegan: generator upsampling: transpose (the paper's transposed convolutions) "
         "or nearest (resize-convolution: nearest x2 then a 3x3 convolution, no checkerboard)",
     )
+    head: Literal["rgb", "affine"] = Field(
+        "rgb",
+        description="cyclegan: generator output: rgb (the paper's: the image itself) or affine "
+        "(a per-pixel colour matrix + bias applied to the input, after Gharbi et al. 2017)",
+    )
     pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
     nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")
     ema: float | None = Field(

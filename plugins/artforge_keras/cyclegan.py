@@ -53,6 +53,7 @@ def generator_kwargs(p: Any) -> dict[str, Any]:
         "norm": p.norm,
         "dropout": p.dropout,
         "upsample": p.upsample,
+        "head": p.head,
     }
 
 

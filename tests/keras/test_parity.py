@@ -125,12 +125,13 @@ def test_patchgan_spectral_norm_power_iteration_in_training():
         ("instance", False, "nearest"),
     ],
 )
-def test_resnet_generator(norm, dropout, upsample):
+@pytest.mark.parametrize("head", ["rgb", "affine"])
+def test_resnet_generator(norm, dropout, upsample, head):
     from artforge_keras.nets.cyclegan import ResnetGenerator as K
     from artforge_torch.nets.cyclegan import ResnetGenerator as T
 
-    t = T(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample)
-    k = K(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample)
+    t = T(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample, head=head)
+    k = K(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample, head=head)
     _compare(t, k, [_img(2, 32, w=24)])
 
 

@@ -108,6 +108,30 @@ def test_resnet_generator_resize_convolution():
         ResnetGenerator(upsample="bilinear")
 
 
+def test_resnet_generator_affine_colour_head():
+    """head="affine": the last convolution predicts a colour matrix and bias per pixel, which
+    transform the input's own colours: with zero coefficients the output is tanh(input); with
+    only the bias channels set it adds that bias; with A = -0.5 I it halves the input."""
+    net = ResnetGenerator(ngf=8, n_blocks=1, upsample="nearest", head="affine")
+    last = net.model[-1]
+    assert isinstance(last, nn.Conv2d) and last.out_channels == 12
+    rgb = ResnetGenerator(ngf=8, n_blocks=1, upsample="nearest")
+    assert n_params(net) - n_params(rgb) == 9 * (8 * 49 + 1)  # 9 more output maps
+    x = rand(2, 3, 16, 20) * 2 - 1
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        assert torch.allclose(net(x), torch.tanh(x), atol=1e-6)
+        last.bias[3::4] = torch.tensor([0.1, -0.2, 0.3])  # k = i * 4 + 3: the biases
+        bias = torch.tensor([0.1, -0.2, 0.3]).view(1, 3, 1, 1)
+        assert torch.allclose(net(x), torch.tanh(x + bias), atol=1e-6)
+        last.bias.zero_()
+        last.bias[[0, 5, 10]] = -0.5  # the diagonal of A
+        assert torch.allclose(net(x), torch.tanh(0.5 * x), atol=1e-6)
+    with pytest.raises(ValueError, match="head"):
+        ResnetGenerator(head="rgba")
+
+
 def test_image_pool():
     pool = ImagePool(size=50, generator=torch.Generator().manual_seed(0))
     batches = [torch.full((5, 1, 2, 2), float(i)) for i in range(30)]
