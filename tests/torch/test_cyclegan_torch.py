@@ -278,5 +278,8 @@ def test_the_shipped_recipe_runs_at_a_tiny_size(tmp_path):
     assert rec["params"]["direction"] == "AtoB" and rec["metrics"]["scored_images"] == 2
     assert "psnr_margin_db" in rec["metrics"]
     train = json.loads((out / "steps/train/record.json").read_text())
-    assert train["params"]["lambda_cycle"] == 200 and train["params"]["n_blocks"] == 6
+    params = train["params"]
+    assert params["lambda_cycle"] == 10 and params["n_blocks"] == 6
+    assert (params["upsample"], params["head"]) == ("nearest", "affine")
+    assert train["outputs"]["generator"]["meta"]["kwargs"]["head"] == "affine"
     assert (out / "steps/collage/record.json").is_file() and (out / "index.html").is_file()
