@@ -279,7 +279,7 @@ def test_the_shipped_recipe_runs_at_a_tiny_size(tmp_path):
     assert "psnr_margin_db" in rec["metrics"]
     train = json.loads((out / "steps/train/record.json").read_text())
     params = train["params"]
-    assert params["lambda_cycle"] == 10 and params["n_blocks"] == 6
-    assert (params["upsample"], params["head"]) == ("nearest", "affine")
-    assert train["outputs"]["generator"]["meta"]["kwargs"]["head"] == "affine"
+    assert params["lambda_cycle"] == 200 and params["n_blocks"] == 6
+    assert (params["upsample"], params["head"]) == ("transpose", "rgb")
+    assert train["outputs"]["generator"]["meta"]["kwargs"]["head"] == "rgb"
     assert (out / "steps/collage/record.json").is_file() and (out / "index.html").is_file()
