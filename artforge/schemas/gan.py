@@ -59,6 +59,8 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "lambda_identity": ("cyclegan",),
     "n_blocks": ("cyclegan",),
     "pool_size": ("cyclegan",),
+    "upsample": ("cyclegan",),
+    "head": ("cyclegan",),
     "n_layers_d": TRANSLATION,
     "dropout": TRANSLATION,
     "data": IMAGE_GANS,
@@ -165,11 +167,23 @@ class TrainGanParams(Params):
         description="pix2pix: dropout 0.5 in the U-Net decoder; cyclegan: in the residual blocks (off unless set)",
     )
     spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
-    n_blocks: int = Field(
-        9,
-        ge=1,
-        le=32,
-        description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)",
+    n_blocks: int = (
+        Field(
+            9,
+            ge=1,
+            le=32,
+            description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)",
+        ),
+    )
+    upsample: Literal["transpose", "nearest"] = Field(
+        "transpose",
+        description="cyclegan: generator upsampling: transpose (the paper's transposed convolutions) "
+        "or nearest (resize-convolution: nearest x2 then a 3x3 convolution, no checkerboard)",
+    )
+    head: Literal["rgb", "affine"] = Field(
+        "rgb",
+        description="cyclegan: generator output: rgb (the paper's: the image itself) or affine "
+        "(a per-pixel colour matrix + bias applied to the input, after Gharbi et al. 2017)",
     )
     pool_size: int = Field(50, ge=0, le=1000, description="cyclegan: image history pool size")
     nz: int = Field(100, ge=1, le=4096, description="dcgan: latent size")

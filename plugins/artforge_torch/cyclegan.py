@@ -64,6 +64,8 @@ def generator_kwargs(p: Any) -> dict[str, Any]:
         "n_blocks": p.n_blocks,
         "norm": p.norm,
         "dropout": p.dropout,
+        "upsample": p.upsample,
+        "head": p.head,
     }
 
 

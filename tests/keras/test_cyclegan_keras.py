@@ -182,12 +182,13 @@ def _copy_torch_cyclegan(trainer_t, model_k):
         load_torch_state(getattr(model_k.discriminator, side), _torch_state(D[side]))
 
 
-def test_parity_parameter_counts_outputs_and_the_losses_of_a_step(tmp_path):
+@pytest.mark.parametrize("upsample,head", [("transpose", "rgb"), ("nearest", "affine")])
+def test_parity_parameter_counts_outputs_and_the_losses_of_a_step(tmp_path, upsample, head):
     torch = pytest.importorskip("torch")
     from artforge_torch.cyclegan import CycleGANTrainer as TorchTrainer
     from artforge_torch.cyclegan import UnpairedData as TorchData
 
-    p = _params(image_size=32, n_layers_d=3, n_blocks=3)
+    p = _params(image_size=32, n_layers_d=3, n_blocks=3, upsample=upsample, head=head)
     a, b = unpaired_domains(size=32)
     kt = CycleGANTrainer(_ctx(tmp_path / "k"), p, UnpairedData(a, b, 32, 32, False))
     tctx = _ctx(tmp_path / "t")

@@ -117,13 +117,21 @@ def test_patchgan_spectral_norm_power_iteration_in_training():
     assert np.abs(_nhwc(yt) - yk).max() <= 1e-4 * max(1.0, float(np.abs(yk).max()))
 
 
-@pytest.mark.parametrize("norm,dropout", [("instance", False), ("batch", True)])
-def test_resnet_generator(norm, dropout):
+@pytest.mark.parametrize(
+    "norm,dropout,upsample",
+    [
+        ("instance", False, "transpose"),
+        ("batch", True, "transpose"),
+        ("instance", False, "nearest"),
+    ],
+)
+@pytest.mark.parametrize("head", ["rgb", "affine"])
+def test_resnet_generator(norm, dropout, upsample, head):
     from artforge_keras.nets.cyclegan import ResnetGenerator as K
     from artforge_torch.nets.cyclegan import ResnetGenerator as T
 
-    t = T(ngf=8, n_blocks=2, norm=norm, dropout=dropout)
-    k = K(ngf=8, n_blocks=2, norm=norm, dropout=dropout)
+    t = T(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample, head=head)
+    k = K(ngf=8, n_blocks=2, norm=norm, dropout=dropout, upsample=upsample, head=head)
     _compare(t, k, [_img(2, 32, w=24)])
 
 

@@ -19,6 +19,7 @@ from artforge_torch.cyclegan import (  # noqa: E402
     CycleGANTrainer,
     UnpairedData,
     build_resnet,
+    generator_kwargs,
     unpaired_from_folder,
 )
 from tests.helpers_gan import cyclegan_params, step_context, unpaired_domains  # noqa: E402
@@ -88,6 +89,24 @@ def test_unpaired_epochs_shuffle_each_domain_deterministically():
     # the smaller domain wraps around: every B image appears in an epoch of 6
     orders = [data.order(s, 2)[1] for s in range(3)]
     assert all(sorted(o[:4].tolist()) == [0, 1, 2, 3] and len(o) == 6 for o in orders)
+
+
+def test_upsample_and_head_reach_the_generators_and_the_artifact(tmp_path):
+    """upsample/head (paper: transpose/rgb) build the generators the artifact describes,
+    and translate's builder rebuilds them from its kwargs; bad values are rejected."""
+    p = TrainGanParams(model="cyclegan", folder="x", image_size=32)
+    assert (p.upsample, p.head) == ("transpose", "rgb")
+    p = _params(upsample="nearest", head="affine")
+    trainer = CycleGANTrainer(_ctx(tmp_path), p, _data())
+    G = trainer.nets["G"]["AtoB"]
+    assert G.head == "affine" and any(isinstance(m, torch.nn.Upsample) for m in G.modules())
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    step = trainer.train_step(next(trainer.data.epoch(2, torch.Generator().manual_seed(0))))
+    assert all(np.isfinite(v) for v in step.values())
+    kwargs = generator_kwargs(p)
+    assert (kwargs["upsample"], kwargs["head"]) == ("nearest", "affine")
+    with pytest.raises(ValueError, match="head"):
+        TrainGanParams(model="cyclegan", folder="x", image_size=32, head="rgba")
 
 
 def test_few_steps_on_a_fixed_batch_reduce_the_cycle_loss(tmp_path):
@@ -278,5 +297,8 @@ def test_the_shipped_recipe_runs_at_a_tiny_size(tmp_path):
     assert rec["params"]["direction"] == "AtoB" and rec["metrics"]["scored_images"] == 2
     assert "psnr_margin_db" in rec["metrics"]
     train = json.loads((out / "steps/train/record.json").read_text())
-    assert train["params"]["lambda_cycle"] == 200 and train["params"]["n_blocks"] == 6
+    params = train["params"]
+    assert params["lambda_cycle"] == 200 and params["n_blocks"] == 6
+    assert (params["upsample"], params["head"]) == ("transpose", "rgb")
+    assert train["outputs"]["generator"]["meta"]["kwargs"]["head"] == "rgb"
     assert (out / "steps/collage/record.json").is_file() and (out / "index.html").is_file()

@@ -76,6 +76,62 @@ def test_resnet_generator_default_size():
     assert n_params(ResnetGenerator()) == 11_378_179
 
 
+def test_resnet_generator_resize_convolution():
+    """upsample="nearest": the same parameters as the transposed convolutions, no
+    ConvTranspose2d, and no checkerboard: on a constant input, the upsampled feature maps
+    of the inner (un-padded) region are constant, where the transposed convolution's
+    uneven kernel overlap alternates from pixel to pixel."""
+    torch.manual_seed(0)
+    near = ResnetGenerator(ngf=8, n_blocks=2, upsample="nearest")
+    assert n_params(near) == n_params(ResnetGenerator(ngf=8, n_blocks=2))
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in near.modules())
+    x = torch.full((1, 3, 96, 96), 0.3)  # borders reach ~6 px into the 24 x 24 bottleneck
+    y = near(x)
+    assert y.shape == (1, 3, 96, 96) and float(y.detach().abs().max()) <= 1.0
+    torch.manual_seed(0)
+    trans = ResnetGenerator(ngf=8, n_blocks=2)
+
+    def after_first_up(net, k):  # the output of the k-th module after the blocks
+        h = x
+        for i, m in enumerate(net.model):
+            h = m(h)
+            if i == k:
+                return h[..., 16:-16, 16:-16].detach()
+
+    up_near = [i for i, m in enumerate(near.model) if isinstance(m, nn.Upsample)][0]
+    up_trans = [i for i, m in enumerate(trans.model) if isinstance(m, nn.ConvTranspose2d)][0]
+    flat = after_first_up(near, up_near + 1)  # the 3x3 convolution after nearest x2
+    checker = after_first_up(trans, up_trans)
+    assert float(flat.std(dim=(-2, -1)).max()) < 1e-5
+    assert float(checker.std(dim=(-2, -1)).max()) > 1e-3
+    with pytest.raises(ValueError, match="upsample"):
+        ResnetGenerator(upsample="bilinear")
+
+
+def test_resnet_generator_affine_colour_head():
+    """head="affine": the last convolution predicts a colour matrix and bias per pixel, which
+    transform the input's own colours: with zero coefficients the output is tanh(input); with
+    only the bias channels set it adds that bias; with A = -0.5 I it halves the input."""
+    net = ResnetGenerator(ngf=8, n_blocks=1, upsample="nearest", head="affine")
+    last = net.model[-1]
+    assert isinstance(last, nn.Conv2d) and last.out_channels == 12
+    rgb = ResnetGenerator(ngf=8, n_blocks=1, upsample="nearest")
+    assert n_params(net) - n_params(rgb) == 9 * (8 * 49 + 1)  # 9 more output maps
+    x = rand(2, 3, 16, 20) * 2 - 1
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        assert torch.allclose(net(x), torch.tanh(x), atol=1e-6)
+        last.bias[3::4] = torch.tensor([0.1, -0.2, 0.3])  # k = i * 4 + 3: the biases
+        bias = torch.tensor([0.1, -0.2, 0.3]).view(1, 3, 1, 1)
+        assert torch.allclose(net(x), torch.tanh(x + bias), atol=1e-6)
+        last.bias.zero_()
+        last.bias[[0, 5, 10]] = -0.5  # the diagonal of A
+        assert torch.allclose(net(x), torch.tanh(0.5 * x), atol=1e-6)
+    with pytest.raises(ValueError, match="head"):
+        ResnetGenerator(head="rgba")
+
+
 def test_image_pool():
     pool = ImagePool(size=50, generator=torch.Generator().manual_seed(0))
     batches = [torch.full((5, 1, 2, 2), float(i)) for i in range(30)]

@@ -2,7 +2,11 @@
 
 Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
 Adversarial Networks", ICCV 2017 (architecture as in the reference pytorch-CycleGAN-and-pix2pix
-code: c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3). The discriminator is the
+code: c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3). ``upsample="nearest"``
+makes u128 and u64 resize-convolutions (nearest x2, then a 3x3 convolution; Odena, Dumoulin,
+Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016) in place of the paper's
+transposed convolutions, whose uneven kernel overlap paints a checkerboard; the parameter
+count is the same. The discriminator is the
 70 x 70 PatchGAN of pix2pix, unconditional: ``PatchDiscriminator(in_channels=3)``. The
 discriminators see generated images through an ``ImagePool`` of 50 earlier ones.
 """
@@ -15,7 +19,17 @@ from torch import nn
 from .layers import norm_layer
 from .pix2pix import PatchDiscriminator
 
-__all__ = ["ImagePool", "PatchDiscriminator", "ResnetBlock", "ResnetGenerator"]
+__all__ = [
+    "HEADS",
+    "UPSAMPLES",
+    "ImagePool",
+    "PatchDiscriminator",
+    "ResnetBlock",
+    "ResnetGenerator",
+]
+
+UPSAMPLES = ("transpose", "nearest")
+HEADS = ("rgb", "affine")
 
 
 class ResnetBlock(nn.Module):
@@ -47,7 +61,15 @@ class ResnetGenerator(nn.Module):
     """Images (N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1].
 
     Reflection padding, two stride-2 downsamplings, ``n_blocks`` residual blocks (the paper
-    uses 6 at 128 x 128 and 9 at 256 x 256), two transposed-conv upsamplings and a Tanh.
+    uses 6 at 128 x 128 and 9 at 256 x 256), two upsamplings and a Tanh. ``upsample``:
+    ``"transpose"`` (the paper's stride-2 transposed convolutions) or ``"nearest"``
+    (resize-convolution: nearest x2, then a 3x3 convolution, zero padding 1). ``head``:
+    ``"rgb"`` (the paper's: the last convolution paints the image) or ``"affine"`` (the last
+    convolution predicts, per pixel, a colour matrix and a bias that transform the input's
+    colours: ``y = tanh(x + A(x) x + b(x))``, a local affine colour transform as in
+    Gharbi et al., "Deep Bilateral Learning for Real-Time Image Enhancement", SIGGRAPH 2017;
+    it starts near the identity and keeps the input's edges, and needs
+    ``out_channels * (in_channels + 1)`` output maps instead of ``out_channels``).
     H and W must be multiples of 4.
     """
 
@@ -59,8 +81,16 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         norm: str = "instance",
         dropout: bool = False,
+        upsample: str = "transpose",
+        head: str = "rgb",
     ):
         super().__init__()
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.head = head
+        self.in_channels, self.out_channels = in_channels, out_channels
         use_bias = norm != "batch"
         # c7s1-64: state size ngf x H x W
         layers: list[nn.Module] = [
@@ -80,25 +110,36 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
         # u128, u64: state size ngf x H x W
         for mult in (4, 2):
-            layers += [
-                nn.ConvTranspose2d(
-                    ngf * mult,
-                    ngf * mult // 2,
-                    3,
-                    stride=2,
-                    padding=1,
-                    output_padding=1,
-                    bias=use_bias,
-                ),
-                norm_layer(norm, ngf * mult // 2),
-                nn.ReLU(True),
-            ]
-        # c7s1-3
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+            cin, cout = ngf * mult, ngf * mult // 2
+            if upsample == "nearest":
+                layers += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(cin, cout, 3, padding=1, bias=use_bias),
+                ]
+            else:
+                layers.append(
+                    nn.ConvTranspose2d(
+                        cin, cout, 3, stride=2, padding=1, output_padding=1, bias=use_bias
+                    )
+                )
+            layers += [norm_layer(norm, cout), nn.ReLU(True)]
+        # c7s1-3 (rgb), or c7s1-(out x (in + 1)) colour-transform coefficients (affine)
+        if head == "affine":
+            layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels * (in_channels + 1), 7)]
+        else:
+            layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if self.head == "rgb":
+            return self.model(x)
+        n, _, h, w = x.shape
+        # coefficient map k = i * (in + 1) + j: output channel i, input channel j (j = in: bias)
+        coef = self.model(x).view(n, self.out_channels, self.in_channels + 1, h, w)
+        y = (coef[:, :, :-1] * x.unsqueeze(1)).sum(2) + coef[:, :, -1]
+        if self.out_channels == self.in_channels:
+            y = y + x
+        return torch.tanh(y)
 
 
 class ImagePool:
