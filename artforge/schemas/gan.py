@@ -167,13 +167,11 @@ class TrainGanParams(Params):
         description="pix2pix: dropout 0.5 in the U-Net decoder; cyclegan: in the residual blocks (off unless set)",
     )
     spectral_norm: bool = Field(False, description="spectral normalisation on the discriminator")
-    n_blocks: int = (
-        Field(
-            9,
-            ge=1,
-            le=32,
-            description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)",
-        ),
+    n_blocks: int = Field(
+        9,
+        ge=1,
+        le=32,
+        description="cyclegan: residual blocks (unless set: 6 up to 128 px, 9 above)",
     )
     upsample: Literal["transpose", "nearest"] = Field(
         "transpose",
