@@ -1,26 +1,15 @@
-"""Super-resolution for the Keras backend: the ``super-resolve`` step and its networks.
+"""Super-resolution for the Keras backend: the ``super-resolve`` step (the core's, on this
+backend's runtime) and its networks. No "super-resolver" srgan is registered here, so
+``method: srgan`` on keras is refused when the recipe loads.
 
 Registration only: nothing here imports keras.
 """
 
 from __future__ import annotations
 
-from artforge.api import StepType
-from artforge.schemas.sr import SuperResolveParams
+from artforge.sr_step import step_type
 
-STEPS = [
-    StepType(
-        name="super-resolve",
-        params=SuperResolveParams,
-        run="artforge_keras.sr.step:run",
-        outputs=("images", "bicubic", "lowres", "model"),
-        description="Upscale images on Keras 3/TensorFlow: Pillow baselines, ESPCN or SRResNet "
-        "(srgan: torch only for now); trained on an image set, zero-shot on the input, or from "
-        "a checkpoint (keras or torch); tiled inference",
-        backend="keras",
-        version="1",
-    )
-]
+STEPS = [step_type("keras", "artforge_keras.sr.step:run")]
 
 MODELS = [
     (
@@ -46,7 +35,8 @@ MODELS = [
 TRAINERS = [
     (
         "super-resolution",
-        "artforge_keras.sr.train:train_sr",
-        "pixel-loss (L1/MSE) training of an SR network (keras.Model train_step), cosine learning rate, weight averaging, optional perceptual loss",
+        "artforge.sr_train:train_sr",
+        "pixel-loss (L1/MSE) training of an SR network (the core's loop on this backend's "
+        "session: SRModel.train_step), weight averaging, optional perceptual loss",
     ),
 ]

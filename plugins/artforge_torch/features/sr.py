@@ -1,25 +1,15 @@
-"""Super-resolution for the PyTorch backend: the ``super-resolve`` step and its networks.
+"""Super-resolution for the PyTorch backend: the ``super-resolve`` step (the core's, on this
+backend's runtime) and its networks. A learned method is available where a "super-resolver"
+of its name is registered (checked when a recipe loads).
 
 Registration only: nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from artforge.api import StepType
-from artforge.schemas.sr import SuperResolveParams
+from artforge.sr_step import step_type
 
-STEPS = [
-    StepType(
-        name="super-resolve",
-        params=SuperResolveParams,
-        run="artforge_torch.sr.step:run",
-        outputs=("images", "bicubic", "lowres", "model"),
-        description="Upscale images: Pillow baselines, ESPCN, SRResNet or SRGAN; trained on an "
-        "image set, zero-shot on the input, or from a checkpoint; tiled inference",
-        backend="torch",
-        version="2",
-    )
-]
+STEPS = [step_type("torch", "artforge_torch.sr.step:run")]
 
 MODELS = [
     (
@@ -35,6 +25,13 @@ MODELS = [
         "16 residual blocks and pixel-shuffle upsampling, x2/x3/x4 (Ledig et al. 2017)",
     ),
     (
+        "super-resolver",
+        "srgan",
+        "artforge_torch.nets.sr:SRResNet",
+        "SRResNet trained with an adversarial loss against the SRGAN discriminator (Ledig et "
+        "al. 2017)",
+    ),
+    (
         "discriminator",
         "srgan",
         "artforge_torch.nets.sr:SRDiscriminator",
@@ -45,8 +42,8 @@ MODELS = [
 TRAINERS = [
     (
         "super-resolution",
-        "artforge_torch.sr.train:train_sr",
-        "pixel-loss (L1/MSE) training of an SR network, optional adversarial (SRGAN) and "
-        "perceptual losses, pairs degraded on the fly",
+        "artforge.sr_train:train_sr",
+        "pixel-loss (L1/MSE) training of an SR network (the core's loop on this backend's "
+        "session), optional adversarial (SRGAN) and perceptual losses, pairs degraded on the fly",
     ),
 ]
