@@ -32,6 +32,18 @@ def build_net(arch: str, scale: int, config: dict[str, Any] | None = None) -> to
     return cls(scale=scale, **(config or {}))
 
 
+def forward_fn(net: torch.nn.Module, device: torch.device | str = "cpu"):
+    """``net`` as the core's forward pass: float32 N x H x W x 3 numpy in [0, 1] -> float32
+    N x sH x sW x 3 numpy."""
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).to(device)
+            return net(t).float().permute(0, 2, 3, 1).cpu().numpy()
+
+    return fn
+
+
 class Session:
     """One network's training: Adam, the pixel loss (+ VGG features), the weight average."""
 
@@ -137,14 +149,7 @@ class TorchSRRuntime:
         return conv_radius(net)
 
     def forward(self, net):
-        device = self.device
-
-        def fn(x: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).to(device)
-                return net(t).float().permute(0, 2, 3, 1).cpu().numpy()
-
-        return fn
+        return forward_fn(net, self.device)
 
     def adversarial(self, net, sampler, tag: str, **settings: Any):
         """SRGAN's adversarial phase on the shared GAN trainer (resumable checkpoints,
