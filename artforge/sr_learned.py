@@ -81,6 +81,21 @@ class SRRuntime(Protocol):
         """SRGAN's adversarial phase (only for a runtime that supports ``srgan``)."""
 
 
+class RuntimeBase:
+    """What both backends' runtimes share: the step context, the network's ``config``, and
+    no adversarial phase (a runtime that registers ``srgan`` overrides it)."""
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+
+    def config_of(self, net: Any) -> dict:
+        return getattr(net, "config", {}) or {}
+
+    def adversarial(self, net: Any, sampler: PairSampler, tag: str, **settings: Any) -> Any:
+        # refused when the recipe loads (no "super-resolver" srgan registered); kept for callers
+        raise StepError(f"method srgan is not available on the {self.backend} backend")
+
+
 def to_image(y: np.ndarray) -> np.ndarray:
     """float (1, H, W, 3) in [0, 1] -> uint8 (H, W, 3), rounded and clipped."""
     return np.round(np.clip(np.asarray(y, np.float32)[0], 0, 1) * 255.0).astype(np.uint8)

@@ -44,6 +44,43 @@ def step_type(backend: str, run: str) -> StepType:
     )
 
 
+def components(nets: str, *, srgan: bool) -> list[tuple[str, str, str, str]]:
+    """A backend's SR networks as ``MODELS`` rows (kind, name, factory, description), from its
+    networks module ``nets`` (``ESPCN``, ``SRResNet``, ``SRDiscriminator``): a method is
+    available on the backend where a "super-resolver" of its name is registered."""
+    rows = [
+        (
+            "super-resolver",
+            "espcn",
+            f"{nets}:ESPCN",
+            "efficient sub-pixel CNN, x2/x3/x4 (Shi et al. 2016)",
+        ),
+        (
+            "super-resolver",
+            "srresnet",
+            f"{nets}:SRResNet",
+            "16 residual blocks and pixel-shuffle upsampling, x2/x3/x4 (Ledig et al. 2017)",
+        ),
+        (
+            "discriminator",
+            "srgan",
+            f"{nets}:SRDiscriminator",
+            "the SRGAN discriminator (Ledig et al. 2017)",
+        ),
+    ]
+    if srgan:
+        rows.append(
+            (
+                "super-resolver",
+                "srgan",
+                f"{nets}:SRResNet",
+                "SRResNet trained with an adversarial loss against the SRGAN discriminator "
+                "(Ledig et al. 2017)",
+            )
+        )
+    return rows
+
+
 def run_learned(ctx: Any, p: Any, make_runtime: Any) -> dict[str, Any]:
     """The step with the learned methods on the runtime ``make_runtime(ctx)`` builds (made
     only when a learned method runs, so the baselines never import a framework)."""

@@ -236,7 +236,9 @@ def test_tiled_inference_equals_whole_image_inference():
 def _session(net, **kw):
     from artforge_keras.sr.runtime import Session
 
-    return Session(net, **{"loss": "l1", "ema_decay": None, "perceptual": None, "weight": 0.0, **kw})
+    return Session(
+        net, **{"loss": "l1", "ema_decay": None, "perceptual": None, "weight": 0.0, **kw}
+    )
 
 
 def test_sr_training_lowers_the_loss_and_averages_the_weights():

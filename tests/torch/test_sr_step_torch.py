@@ -304,8 +304,8 @@ def test_the_step_writes_each_image_before_decoding_the_next(mode):
 
 def test_a_learned_method_upscales_image_by_image(monkeypatch):
     """The network's upscale is called per image, between decoding it and writing it."""
-    from artforge.schemas.sr import SuperResolveParams
     from artforge import sr_learned
+    from artforge.schemas.sr import SuperResolveParams
     from artforge.sr_baselines import upscale
     from artforge_torch.sr import step
     from artforge_torch.sr.step import run as sr_run

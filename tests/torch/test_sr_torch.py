@@ -314,4 +314,6 @@ def test_train_sr_stops_on_a_non_finite_loss():
             return torch.nn.functional.interpolate(x, scale_factor=2) * self.w * float("nan")
 
     with pytest.raises(Diverged, match="diverged at step 1"):
-        train_sr(_session(Broken()), PairSampler([smooth_image()], 2, 16, seed=0), steps=5, batch_size=2)
+        train_sr(
+            _session(Broken()), PairSampler([smooth_image()], 2, 16, seed=0), steps=5, batch_size=2
+        )

@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from artforge.sr_learned import tiled_forward, tiled_to_image, to_image  # noqa: E402
 from artforge_torch.data import to_uint8_images  # noqa: E402
 from artforge_torch.gan_steps import run_tiled, translate_tiled  # noqa: E402
 from artforge_torch.nets.init import init_weights  # noqa: E402
 from artforge_torch.nets.pix2pix import UNetGenerator  # noqa: E402
-from artforge.sr_learned import tiled_forward, tiled_to_image, to_image  # noqa: E402
 from artforge_torch.sr.runtime import forward_fn  # noqa: E402
 
 STATUS = Path("/proc/self/status")

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from artforge.sr_learned import RuntimeBase
+
 from ..backend import keras_module
 
 
@@ -82,15 +84,15 @@ class Session:
             self.opt.finalize_variable_values(self.net.trainable_variables)
 
 
-class KerasSRRuntime:
-    backend = "keras"
-    model_file = "sr.weights.h5"
-    state_suffix = ".weights.h5"
+class KerasSRRuntime(RuntimeBase):
+    """No ``srgan``: the adversarial phase is the torch backend's for now."""
+
+    backend, model_file, state_suffix = "keras", "sr.weights.h5", ".weights.h5"
 
     def __init__(self, ctx):
         from ..backend import fresh_session, runtime
 
-        self.ctx = ctx
+        super().__init__(ctx)
         fresh_session(ctx.seed)
         self.rt = runtime(ctx.device, "auto")
         self.rt.apply_policy()
@@ -106,9 +108,6 @@ class KerasSRRuntime:
         set_seed(seed)
         # the weights the torch backend starts from for the same seed
         return torch_default_init(build_net(arch, scale, config), seed)
-
-    def config_of(self, net) -> dict:
-        return getattr(net, "config", {}) or {}
 
     def read_meta(self, path: Path) -> dict:
         from .train import read_meta
@@ -151,9 +150,3 @@ class KerasSRRuntime:
         from ..gan_steps import inference_fn
 
         return inference_fn(net, self.rt)
-
-    def adversarial(self, net, sampler, tag: str, **settings: Any):
-        from artforge.api import StepError
-
-        # refused when the recipe loads (no "super-resolver" srgan on keras); kept for callers
-        raise StepError("method srgan is not available on the keras backend")

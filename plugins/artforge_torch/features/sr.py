@@ -1,44 +1,15 @@
-"""Super-resolution for the PyTorch backend: the ``super-resolve`` step (the core's, on this
-backend's runtime) and its networks. A learned method is available where a "super-resolver"
-of its name is registered (checked when a recipe loads).
+"""Super-resolution for the PyTorch backend: the core's ``super-resolve`` step on this
+backend's runtime (:mod:`artforge_torch.sr.runtime`), and its networks, SRGAN included.
 
 Registration only: nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from artforge.sr_step import step_type
+from artforge.sr_step import components, step_type
 
 STEPS = [step_type("torch", "artforge_torch.sr.step:run")]
-
-MODELS = [
-    (
-        "super-resolver",
-        "espcn",
-        "artforge_torch.nets.sr:ESPCN",
-        "efficient sub-pixel CNN, x2/x3/x4 (Shi et al. 2016)",
-    ),
-    (
-        "super-resolver",
-        "srresnet",
-        "artforge_torch.nets.sr:SRResNet",
-        "16 residual blocks and pixel-shuffle upsampling, x2/x3/x4 (Ledig et al. 2017)",
-    ),
-    (
-        "super-resolver",
-        "srgan",
-        "artforge_torch.nets.sr:SRResNet",
-        "SRResNet trained with an adversarial loss against the SRGAN discriminator (Ledig et "
-        "al. 2017)",
-    ),
-    (
-        "discriminator",
-        "srgan",
-        "artforge_torch.nets.sr:SRDiscriminator",
-        "the SRGAN discriminator (Ledig et al. 2017)",
-    ),
-]
-
+MODELS = components("artforge_torch.nets.sr", srgan=True)
 TRAINERS = [
     (
         "super-resolution",

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artforge.sr_learned import RuntimeBase
+
 from ..style.util import (
     batch_to_tensor,
     describe_device,
@@ -98,13 +100,11 @@ class Session:
         self.net.eval()
 
 
-class TorchSRRuntime:
-    backend = "torch"
-    model_file = "sr.safetensors"
-    state_suffix = ".pt"
+class TorchSRRuntime(RuntimeBase):
+    backend, model_file, state_suffix = "torch", "sr.safetensors", ".pt"
 
     def __init__(self, ctx):
-        self.ctx = ctx
+        super().__init__(ctx)
         self.device = resolve_device(ctx.device)
         ctx.info["device"] = describe_device(self.device)
 
@@ -114,9 +114,6 @@ class TorchSRRuntime:
     def build(self, arch: str, scale: int, config: dict | None, seed: int):
         torch.manual_seed(seed)
         return build_net(arch, scale, config).to(self.device).eval()
-
-    def config_of(self, net) -> dict:
-        return getattr(net, "config", {}) or {}
 
     def read_meta(self, path: Path) -> dict:
         return load_safetensors(path)[1]
