@@ -85,6 +85,9 @@ class RuntimeBase:
     """What both backends' runtimes share: the step context, the network's ``config``, and
     no adversarial phase (a runtime that registers ``srgan`` overrides it)."""
 
+    #: extra metadata of the model files this backend writes (e.g. their format)
+    model_meta: dict[str, Any] = {}
+
     def __init__(self, ctx: Any):
         self.ctx = ctx
 
@@ -300,6 +303,7 @@ class Upscaler:
             "loss": p.loss,
             "degradation": p.degradation.model_dump(),
             "backend": self.rt.backend,
+            **getattr(self.rt, "model_meta", {}),
             **extra,
         }
 

@@ -88,6 +88,7 @@ class KerasSRRuntime(RuntimeBase):
     """No ``srgan``: the adversarial phase is the torch backend's for now."""
 
     backend, model_file, state_suffix = "keras", "sr.weights.h5", ".weights.h5"
+    model_meta = {"format": "keras .weights.h5"}
 
     def __init__(self, ctx):
         from ..backend import fresh_session, runtime
@@ -128,7 +129,7 @@ class KerasSRRuntime(RuntimeBase):
     def save(self, path: Path, net, meta: dict) -> None:
         from .train import save_model
 
-        save_model(path, net, {**meta, "format": "keras .weights.h5"})
+        save_model(path, net, meta)
 
     def find_vgg(self, given: str | None) -> Path | None:
         from ..style.loss_net import find_weights
