@@ -1,6 +1,6 @@
 """Super-resolution speed (PyTorch): megapixels of output per second.
 
-    python bench/bench_sr.py [--quick] [--json PATH]
+    python bench/bench_sr.py [--quick] [--train-only] [--json PATH]
 
 ESPCN and SRResNet at x2 and x4 on a 256x256 low-resolution image, whole-image and tiled
 (128-pixel tiles, overlap = the receptive-field radius, as the step does) inference, beside the reference: Pillow's bicubic
@@ -33,7 +33,9 @@ from common import alternate_rounds, count_flops, paired_row, parser, report, wi
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    ap = parser(__doc__)
+    ap.add_argument("--train-only", action="store_true", help="only the training rows")
+    args = ap.parse_args()
     import torch
 
     from artforge.sr_baselines import upscale
@@ -50,7 +52,7 @@ def main() -> None:
     img = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
     x = img[None].astype(np.float32) / 255
     rows = []
-    for scale in (2, 4):
+    for scale in () if args.train_only else (2, 4):
         out_mp = (256 * scale) ** 2 / 1e6
 
         def bicubic(scale=scale):
