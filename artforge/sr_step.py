@@ -81,6 +81,25 @@ def components(nets: str, *, srgan: bool) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def registrations(backend: str, package: str, *, srgan: bool) -> tuple[list, list, list]:
+    """A backend plugin's SR registrations, ``STEPS, MODELS, TRAINERS``: the step (its run
+    is ``{package}.sr.step:run``), its networks (``{package}.nets.sr``) and the core's
+    training loop as the ``super-resolution`` trainer."""
+    trainer = (
+        "super-resolution",
+        "artforge.sr_train:train_sr",
+        "pixel-loss (L1/MSE) training of an SR network: the core's loop on the backend's "
+        "session"
+        + (", then SRGAN's adversarial phase" if srgan else "")
+        + "; optional perceptual loss, pairs degraded on the fly",
+    )
+    return (
+        [step_type(backend, f"{package}.sr.step:run")],
+        components(f"{package}.nets.sr", srgan=srgan),
+        [trainer],
+    )
+
+
 def run_learned(ctx: Any, p: Any, make_runtime: Any) -> dict[str, Any]:
     """The step with the learned methods on the runtime ``make_runtime(ctx)`` builds (made
     only when a learned method runs, so the baselines never import a framework)."""

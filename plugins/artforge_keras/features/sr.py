@@ -1,21 +1,12 @@
 """Super-resolution for the Keras backend: the core's ``super-resolve`` step on this backend's
-runtime (:mod:`artforge_keras.sr.runtime`). No "super-resolver" srgan is registered here, so
-``method: srgan`` on keras is refused when the recipe loads.
+runtime (:mod:`artforge_keras.sr.runtime`). No "super-resolver" srgan is registered here (no
+adversarial phase yet), so ``method: srgan`` on keras is refused when the recipe loads.
 
 Registration only: nothing here imports keras.
 """
 
 from __future__ import annotations
 
-from artforge.sr_step import components, step_type
+from artforge.sr_step import registrations
 
-STEPS = [step_type("keras", "artforge_keras.sr.step:run")]
-MODELS = components("artforge_keras.nets.sr", srgan=False)
-TRAINERS = [
-    (
-        "super-resolution",
-        "artforge.sr_train:train_sr",
-        "pixel-loss (L1/MSE) training of an SR network: the core's loop on this backend's "
-        "session (SRModel.train_step), weight averaging, optional perceptual loss",
-    ),
-]
+STEPS, MODELS, TRAINERS = registrations("keras", "artforge_keras", srgan=False)
