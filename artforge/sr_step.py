@@ -1,5 +1,7 @@
-"""The backend-free half of the ``super-resolve`` step: both backends run it with their own
-``Upscaler`` for the learned methods.
+"""The ``super-resolve`` step, once for every backend: its registration (:func:`step_type`,
+one version), the image loop, the scores and the gallery presentation. The learned methods
+run through :class:`artforge.sr_learned.Upscaler` on the backend's runtime
+(:func:`run_learned`).
 
 mode upscale: enlarge each input image ``scale`` times; mode evaluate: downscale each input
 (the ground truth) by ``scale``, restore it and score it (Y-channel PSNR/SSIM). Bicubic
@@ -16,8 +18,94 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, StepError
-from .schemas.sr import BASELINE_METHODS
+from .registry import StepType
+from .schemas.sr import BASELINE_METHODS, SuperResolveParams
 from .sr_baselines import downscale, modcrop, upscale, y_psnr, y_ssim
+
+#: the step's version on every backend (enters the cache key): 3 when both backends began
+#: to share one training loop and one data pipeline (patches drawn by ``derive_seed``)
+VERSION = "3"
+OUTPUTS = ("images", "bicubic", "lowres", "model")
+
+
+def step_type(backend: str, run: str) -> StepType:
+    """The ``super-resolve`` step type for ``backend``, whose ``run`` is
+    ``lambda ctx, p: run_learned(ctx, p, make_runtime)`` with the backend's runtime."""
+    return StepType(
+        name="super-resolve",
+        params=SuperResolveParams,
+        run=run,
+        outputs=OUTPUTS,
+        description="Upscale images: Pillow baselines, ESPCN, SRResNet or SRGAN (where the "
+        "backend registers it); trained on an image set, zero-shot on the input, or from a "
+        "checkpoint; tiled inference",
+        backend=backend,
+        version=VERSION,
+    )
+
+
+def components(nets: str, *, srgan: bool) -> list[tuple[str, str, str, str]]:
+    """A backend's SR networks as ``MODELS`` rows (kind, name, factory, description), from its
+    networks module ``nets`` (``ESPCN``, ``SRResNet``, ``SRDiscriminator``): a method is
+    available on the backend where a "super-resolver" of its name is registered."""
+    rows = [
+        (
+            "super-resolver",
+            "espcn",
+            f"{nets}:ESPCN",
+            "efficient sub-pixel CNN, x2/x3/x4 (Shi et al. 2016)",
+        ),
+        (
+            "super-resolver",
+            "srresnet",
+            f"{nets}:SRResNet",
+            "16 residual blocks and pixel-shuffle upsampling, x2/x3/x4 (Ledig et al. 2017)",
+        ),
+        (
+            "discriminator",
+            "srgan",
+            f"{nets}:SRDiscriminator",
+            "the SRGAN discriminator (Ledig et al. 2017)",
+        ),
+    ]
+    if srgan:
+        rows.append(
+            (
+                "super-resolver",
+                "srgan",
+                f"{nets}:SRResNet",
+                "SRResNet trained with an adversarial loss against the SRGAN discriminator "
+                "(Ledig et al. 2017)",
+            )
+        )
+    return rows
+
+
+def registrations(backend: str, package: str, *, srgan: bool) -> tuple[list, list, list]:
+    """A backend plugin's SR registrations, ``STEPS, MODELS, TRAINERS``: the step (its run
+    is ``{package}.sr.step:run``), its networks (``{package}.nets.sr``) and the core's
+    training loop as the ``super-resolution`` trainer."""
+    trainer = (
+        "super-resolution",
+        "artforge.sr_train:train_sr",
+        "pixel-loss (L1/MSE) training of an SR network: the core's loop on the backend's "
+        "session"
+        + (", then SRGAN's adversarial phase" if srgan else "")
+        + "; optional perceptual loss, pairs degraded on the fly",
+    )
+    return (
+        [step_type(backend, f"{package}.sr.step:run")],
+        components(f"{package}.nets.sr", srgan=srgan),
+        [trainer],
+    )
+
+
+def run_learned(ctx: Any, p: Any, make_runtime: Any) -> dict[str, Any]:
+    """The step with the learned methods on the runtime ``make_runtime(ctx)`` builds (made
+    only when a learned method runs, so the baselines never import a framework)."""
+    from .sr_learned import Upscaler
+
+    return run_super_resolve(ctx, p, lambda: Upscaler(ctx, p, make_runtime(ctx)))
 
 
 def check_evaluate_sizes(src: Any, scale: int) -> None:

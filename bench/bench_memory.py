@@ -213,12 +213,13 @@ kind, size = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
 img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
 if kind == "sr":
-    from artforge_torch.sr.learned import build_net, upscale_tensor
+    from artforge.sr_learned import tiled_to_image
+    from artforge_torch.sr.runtime import build_net, forward_fn
     from artforge_torch.sr.tiled import conv_radius
     net = build_net("espcn", 2).eval()
     tile, overlap, scale = 256, conv_radius(net), 2
     def infer():
-        return upscale_tensor(net, img, scale, tile, overlap, torch.device("cpu"))
+        return tiled_to_image(forward_fn(net), img, scale, tile, overlap)
 else:
     from artforge_torch.gan_steps import translate_tiled
     from artforge_torch.nets.init import init_weights

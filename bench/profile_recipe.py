@@ -138,7 +138,7 @@ def install(phases: Phases) -> None:
     import_.__wrapped__ = original
     builtins.__import__ = import_
     import artforge.gallery
-    from artforge_torch.sr import learned
+    from artforge import sr_learned
     from artforge_torch.style import feedforward
     from artforge_torch.training import trainer
 
@@ -146,7 +146,7 @@ def install(phases: Phases) -> None:
     artforge.gallery.build_gallery = phases.wrap("gallery", artforge.gallery.build_gallery)
 
     trainer.GANTrainer.fit = phases.wrap("training loops", trainer.GANTrainer.fit)
-    learned.train_sr = phases.wrap("training loops", learned.train_sr)
+    sr_learned.train_sr = phases.wrap("training loops", sr_learned.train_sr)
     feedforward.train_transformer = phases.wrap("training loops", feedforward.train_transformer)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from artforge.params import InputRef, Params
 
@@ -138,6 +138,29 @@ class SuperResolveParams(Params):
         description="low-resolution pixels of context around each tile (default: the "
         "network's receptive-field radius, so tiled results equal whole-image results)",
     )
+
+    @field_validator("method")
+    @classmethod
+    def _supported(cls, v: str, info: ValidationInfo) -> str:
+        # checked when the recipe is loaded: a learned method runs only on a backend that
+        # registers it as a "super-resolver" (the keras backend has no srgan yet)
+        context = info.context or {}
+        registry, backend = context.get("registry"), context.get("backend")
+        if v not in LEARNED_METHODS or registry is None or backend is None:
+            return v
+        have = {c.name for c in registry.components_of("super-resolver", backend)}
+        if v not in have:
+            others = sorted(
+                b
+                for (kind, name, b) in registry.components
+                if kind == "super-resolver" and name == v and b is not None
+            )
+            where = f"; it is available on: {', '.join(others)}" if others else ""
+            raise ValueError(
+                f"method {v} is not available on backend {backend}{where}. Methods on "
+                f"{backend}: {', '.join([*BASELINE_METHODS, *sorted(have)])}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> SuperResolveParams:

@@ -217,13 +217,15 @@ def test_vgg19_from_a_keras_applications_file_uses_caffe_preprocessing(tmp_path)
 
 # -- super-resolution ------------------------------------------------------------------------------
 def test_tiled_inference_equals_whole_image_inference():
+    from artforge.sr_learned import tiled_forward
     from artforge_keras.backend import runtime
+    from artforge_keras.gan_steps import inference_fn
     from artforge_keras.nets.sr import ESPCN, SRResNet
-    from artforge_keras.sr.step import _inference, conv_radius, tiled_forward
+    from artforge_keras.sr.runtime import conv_radius
 
     x = _images(37, 29)
     for net in (ESPCN(scale=3), SRResNet(scale=2, features=8, n_blocks=2)):
-        fn = _inference(net, runtime("cpu"))
+        fn = inference_fn(net, runtime("cpu"))
         whole = fn(x)
         tiled = tiled_forward(fn, x, net.scale, 8, conv_radius(net))
         assert tiled.shape == whole.shape == (1, 37 * net.scale, 29 * net.scale, 3)
@@ -231,36 +233,46 @@ def test_tiled_inference_equals_whole_image_inference():
         assert not np.allclose(tiled_forward(fn, x, net.scale, 8, 0), whole, atol=1e-5)
 
 
+def _session(net, **kw):
+    from artforge_keras.sr.runtime import Session
+
+    return Session(
+        net, **{"loss": "l1", "ema_decay": None, "perceptual": None, "weight": 0.0, **kw}
+    )
+
+
 def test_sr_training_lowers_the_loss_and_averages_the_weights():
+    from artforge.sr_train import PairSampler, ema_decay_for, train_sr
     from artforge_keras.nets.sr import ESPCN
-    from artforge_keras.sr.train import PairSampler, train_sr
 
     img = (np.kron(np.random.default_rng(0).random((8, 8, 3)), np.ones((8, 8, 1))) * 255).astype(
         np.uint8
     )
     sampler = PairSampler([img], 2, 16, seed=0)
-    lo, hi = sampler(4)
-    assert lo.shape == (4, 8, 8, 3) and hi.shape == (4, 16, 16, 3)
-    sampler.reseed(0)
-    np.testing.assert_array_equal(sampler(4)[0], lo)  # the same seed, the same batches
     net = ESPCN(scale=2, features=16)
-    res = train_sr(net, sampler, steps=60, batch_size=4, lr=3e-3, log_every=5)
+    session = _session(net, ema_decay=ema_decay_for(60))
+    res = train_sr(session, sampler, steps=60, batch_size=4, lr=3e-3, log_every=5)
     first, last = res.losses[0][1], res.losses[-1][1]
     assert res.steps == 60 and last < 0.7 * first
+    # the network ends with the averaged weights, not the last step's
+    averages = [session.opt._model_variables_moving_average[i] for i in range(2)]
+    for v, a in zip(net.trainable_variables[:2], averages):
+        np.testing.assert_array_equal(np.asarray(v), np.asarray(a))
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_sr_training_under_a_mixed_precision_policy(policy):
     import keras
 
+    from artforge.sr_train import PairSampler, train_sr
     from artforge_keras.nets.sr import ESPCN
-    from artforge_keras.sr.train import PairSampler, train_sr
 
     img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
     keras.config.set_dtype_policy(policy)
     try:
         net = ESPCN(scale=2, features=8)
-        res = train_sr(net, PairSampler([img], 2, 16, seed=0), steps=6, batch_size=2, log_every=2)
+        sampler = PairSampler([img], 2, 16, seed=0)
+        res = train_sr(_session(net), sampler, steps=6, batch_size=2, log_every=2)
         assert res.steps == 6 and np.isfinite(res.final_loss)
         assert net.weights[0].dtype == "float32"
     finally:
@@ -339,7 +351,8 @@ def test_torch_trained_sr_checkpoint_runs_in_keras(tmp_path):
     torch = pytest.importorskip("torch")
     from artforge.context import StepContext
     from artforge.schemas.sr import SuperResolveParams
-    from artforge_keras.sr.step import Upscaler
+    from artforge.sr_learned import Upscaler
+    from artforge_keras.sr.runtime import KerasSRRuntime
     from artforge_torch.nets.sr import ESPCN
     from artforge_torch.style.util import save_safetensors
 
@@ -372,7 +385,7 @@ def test_torch_trained_sr_checkpoint_runs_in_keras(tmp_path):
         images="${a.b}", method="espcn", scale=2, checkpoint="sr.safetensors", tile=None
     )
     lo = (np.random.default_rng(0).random((10, 14, 3)) * 255).astype(np.uint8)
-    got = Upscaler(ctx, p).run([lo], ["x"])[0]
+    got = Upscaler(ctx, p, KerasSRRuntime(ctx)).run([lo], ["x"])[0]
     with torch.no_grad():
         y = net(torch.from_numpy(lo).permute(2, 0, 1)[None].float() / 255)
     want = (y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
@@ -381,29 +394,42 @@ def test_torch_trained_sr_checkpoint_runs_in_keras(tmp_path):
 
 
 def test_sr_training_follows_the_torch_backend():
-    """Same seed: the same initial weights, the same batches, the same loss curve (to float
-    rounding and Adam's epsilon placement) as artforge_torch's train_sr."""
+    """Same seed: the same patches (the core's pipeline), the same initial weights and the same
+    loss curve (to float rounding and Adam's epsilon placement) on both backends."""
     pytest.importorskip("torch")
     import torch
 
+    from artforge.sr_train import PairSampler, train_sr
     from artforge_keras.nets.sr import ESPCN as KESPCN
     from artforge_keras.nets.torch_random import torch_default_init
-    from artforge_keras.sr.train import PairSampler as KSampler
-    from artforge_keras.sr.train import train_sr as ktrain
+    from artforge_keras.sr.runtime import Session as KSession
     from artforge_torch.nets.sr import ESPCN as TESPCN
-    from artforge_torch.sr.data import PairSampler as TSampler
-    from artforge_torch.sr.train import train_sr as ttrain
+    from artforge_torch.sr.runtime import Session as TSession
 
     img = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
-    lo_t, hi_t = TSampler([img], 2, 16, seed=3)(4)
-    lo_k, hi_k = KSampler([img], 2, 16, seed=3)(4)
-    np.testing.assert_array_equal(lo_t, lo_k)
-    np.testing.assert_array_equal(hi_t, hi_k)
+    seen: dict[str, list] = {"torch": [], "keras": []}
+
+    def spying(session, name):
+        step = session.step
+
+        def spy(lo, hi, lr):
+            seen[name].append((lo.copy(), hi.copy(), lr))
+            return step(lo, hi, lr)
+
+        session.step = spy
+        return session
+
     torch.manual_seed(5)
     tnet = TESPCN(scale=2, features=16)
     knet = torch_default_init(KESPCN(scale=2, features=16), 5)
-    kw = dict(steps=20, batch_size=4, lr=1e-3, seed=3, log_every=1, ema_decay=None)
-    kw["record"] = lambda *a: None
-    rt = ttrain(tnet, TSampler([img], 2, 16, seed=3), **kw)
-    rk = ktrain(knet, KSampler([img], 2, 16, seed=3), **kw)
+    kw = {"loss": "l1", "ema_decay": None, "perceptual": None, "weight": 0.0}
+    run = {"steps": 20, "batch_size": 4, "lr": 1e-3, "log_every": 1}
+    rt = train_sr(spying(TSession(tnet, "cpu", **kw), "torch"), PairSampler([img], 2, 16, 3), **run)
+    rk = train_sr(spying(KSession(knet, **kw), "keras"), PairSampler([img], 2, 16, 3), **run)
+    assert len(seen["torch"]) == len(seen["keras"]) == 20
+    for (tlo, thi, tlr), (klo, khi, klr) in zip(seen["torch"], seen["keras"]):
+        np.testing.assert_array_equal(tlo, klo)  # the same crops, flips and degradation
+        np.testing.assert_array_equal(thi, khi)
+        assert tlr == klr
+    assert not np.array_equal(seen["torch"][0][1], seen["torch"][1][1])  # batches differ
     np.testing.assert_allclose([v for _, v in rk.losses], [v for _, v in rt.losses], rtol=2e-3)

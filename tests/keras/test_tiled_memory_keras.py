@@ -11,9 +11,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from artforge.sr_learned import tiled_forward, tiled_to_image, to_image
 from artforge_keras.data import to_float, to_uint8_images
 from artforge_keras.gan_steps import run_tiled, translate_tiled
-from artforge_keras.sr.step import tiled_forward, tiled_to_image, to_image
 
 
 def _translator(x: np.ndarray) -> np.ndarray:

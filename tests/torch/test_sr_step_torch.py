@@ -304,16 +304,18 @@ def test_the_step_writes_each_image_before_decoding_the_next(mode):
 
 def test_a_learned_method_upscales_image_by_image(monkeypatch):
     """The network's upscale is called per image, between decoding it and writing it."""
+    from artforge import sr_learned
     from artforge.schemas.sr import SuperResolveParams
     from artforge.sr_baselines import upscale
-    from artforge_torch.sr import learned
+    from artforge_torch.sr import step
     from artforge_torch.sr.step import run as sr_run
 
     class FakeUpscaler:
         model_artifact = None
         infer_seconds = 1.0
 
-        def __init__(self, ctx, p):
+        def __init__(self, ctx, p, rt):
+            assert rt == "runtime"
             self.ctx, self.p, self.calls = ctx, p, []
 
         def begin(self):
@@ -327,7 +329,8 @@ def test_a_learned_method_upscales_image_by_image(monkeypatch):
             self.ctx.events.log.append(("finish", "", ""))
             self.ctx.metrics["train_steps"] = 1
 
-    monkeypatch.setattr(learned, "Upscaler", FakeUpscaler)
+    monkeypatch.setattr(sr_learned, "Upscaler", FakeUpscaler)
+    monkeypatch.setattr(step, "make_runtime", lambda ctx: "runtime")
     names = ["a", "b", "c"]
     ctx = _FakeCtx({"${s.x}": ("src", names, 24)}, "lowres")
     p = SuperResolveParams(images="${s.x}", method="espcn", mode="evaluate", scale=2, steps=1)

@@ -126,17 +126,21 @@ def test_baseline_upscale_sizes():
 
 # -- sampling ----------------------------------------------------------------------------------------
 def test_pair_sampler_and_zero_shot_fathers():
-    from artforge_torch.sr.data import PairSampler, zero_shot_fathers
+    from artforge.sr_train import PairSampler, zero_shot_fathers
 
     images = [smooth_image(70, 90, 0), smooth_image(130, 100, 1)]
     s = PairSampler(images, 3, 50, seed=0, noise=3.0)
-    lo, hi = s(5)
+    lo, hi = s.batch(0, 5)
     assert lo.shape == (5, 16, 16, 3) and hi.shape == (5, 48, 48, 3)
-    s.reseed(7)
-    a = s(2)
-    s.reseed(7)
-    b = s(2)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    # batch i is a pure function of (seed, i): the same again, another index differs
+    assert all(np.array_equal(x, y) for x, y in zip(s.batch(7, 2), s.batch(7, 2)))
+    assert not np.array_equal(s.batch(7, 2)[1], s.batch(8, 2)[1])
+    assert not np.array_equal(PairSampler(images, 3, 50, seed=1).batch(7, 2)[1], s.batch(7, 2)[1])
+    # prefetched batches are the same batches, in order, from any start
+    ahead = list(s.batches(3, 6, 2, prefetch=2))
+    assert len(ahead) == 3
+    for k, (x, y) in enumerate(ahead, 3):
+        assert np.array_equal(x, s.batch(k, 2)[0]) and np.array_equal(y, s.batch(k, 2)[1])
     # patches larger than the smallest image shrink to fit
     assert PairSampler(images, 2, 500, seed=0).patch == 70
     with pytest.raises(DataError):
@@ -148,6 +152,40 @@ def test_pair_sampler_and_zero_shot_fathers():
     assert min(min(f.shape[:2]) for f in fathers) >= 24 and weights == sorted(weights)[::-1]
     with pytest.raises(DataError):
         zero_shot_fathers(smooth_image(8, 8), 4, min_size=16)
+
+
+def test_prefetching_hands_on_an_error_and_stops_when_the_consumer_stops():
+    from artforge.sr_train import PairSampler
+
+    s = PairSampler([smooth_image(40, 40)], 2, 16, seed=0)
+    it = s.batches(0, 1000, 2, prefetch=2)
+    next(it)
+    it.close()  # the loop stopped early (max_minutes): the worker thread ends
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "sr-batches"]
+
+    class Broken(PairSampler):
+        def batch(self, index, size):
+            if index == 2:
+                raise ValueError("bad patch")
+            return super().batch(index, size)
+
+    b = Broken([smooth_image(40, 40)], 2, 16, seed=0)
+    with pytest.raises(ValueError, match="bad patch"):
+        list(b.batches(0, 5, 2))
+
+
+def test_cosine_lr_matches_torch_cosine_annealing():
+    from artforge.sr_train import cosine_lr
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30, eta_min=0.001)
+    for step in range(30):
+        assert cosine_lr(0.1, step, 30) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
+        opt.step()
+        sched.step()
 
 
 # -- tiled inference ----------------------------------------------------------------------------------
@@ -162,26 +200,29 @@ def _conv_stack(radius: int, scale: int) -> torch.nn.Module:
 
 
 def test_tiled_matches_untiled_only_with_enough_overlap():
-    from artforge_torch.sr.tiled import receptive_radius, tiled_forward
+    from artforge.sr_learned import tiled_forward
+    from artforge_torch.sr.runtime import forward_fn
+    from artforge_torch.sr.tiled import receptive_radius
 
     net = _conv_stack(radius=5, scale=2)
     assert receptive_radius(net, scale=2) == 5
-    x = torch.rand(1, 3, 45, 38)
-    with torch.no_grad():
-        whole = net(x)
-        exact = tiled_forward(net, x, 2, tile=16, overlap=5)
-        short = tiled_forward(net, x, 2, tile=16, overlap=2)
-    assert exact.shape == whole.shape == (1, 3, 90, 76)
-    assert torch.allclose(exact, whole, atol=1e-6)
-    assert not torch.allclose(short, whole, atol=1e-3)  # too little context shows at the seams
+    fn = forward_fn(net)
+    x = np.random.default_rng(0).random((1, 45, 38, 3), dtype=np.float32)
+    whole = fn(x)
+    exact = tiled_forward(fn, x, 2, tile=16, overlap=5)
+    short = tiled_forward(fn, x, 2, tile=16, overlap=2)
+    assert exact.shape == whole.shape == (1, 90, 76, 3)
+    np.testing.assert_allclose(exact, whole, atol=1e-6)
+    assert not np.allclose(short, whole, atol=1e-3)  # too little context shows at the seams
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_tiled_equals_untiled_for_espcn_and_srresnet(scale):
-    from artforge_torch.sr.learned import build_net
-    from artforge_torch.sr.tiled import conv_radius, receptive_radius, tiled_forward
+    from artforge.sr_learned import tiled_forward
+    from artforge_torch.sr.runtime import build_net, forward_fn
+    from artforge_torch.sr.tiled import conv_radius, receptive_radius
 
-    x = torch.rand(1, 3, 37, 29, generator=torch.Generator().manual_seed(scale))
+    x = np.random.default_rng(scale).random((1, 37, 29, 3), dtype=np.float32)
     # the paper's ESPCN; an SRResNet with fewer, narrower blocks (same layer types) for speed
     for arch, config, tile in (
         ("espcn", None, 12),
@@ -191,26 +232,32 @@ def test_tiled_equals_untiled_for_espcn_and_srresnet(scale):
         net = build_net(arch, scale, config).eval()
         radius = receptive_radius(net, size=40, scale=scale)
         assert 0 < radius <= conv_radius(net) <= radius + 2  # the bound the step uses
-        with torch.no_grad():
-            whole = net(x)
-            tiled = tiled_forward(net, x, scale, tile=tile, overlap=radius)
-            seams = tiled_forward(net, x, scale, tile=tile, overlap=radius // 2)
-        assert whole.shape == (1, 3, 37 * scale, 29 * scale)
-        assert torch.allclose(tiled, whole, atol=1e-5), arch
-        assert not torch.allclose(seams, whole, atol=1e-5), arch
+        fn = forward_fn(net)
+        whole = fn(x)
+        tiled = tiled_forward(fn, x, scale, tile=tile, overlap=radius)
+        seams = tiled_forward(fn, x, scale, tile=tile, overlap=radius // 2)
+        assert whole.shape == (1, 37 * scale, 29 * scale, 3)
+        np.testing.assert_allclose(tiled, whole, atol=1e-5, err_msg=arch)
+        assert not np.allclose(seams, whole, atol=1e-5), arch
 
 
 # -- training --------------------------------------------------------------------------------------------
+def _session(net, **kw):
+    from artforge_torch.sr.runtime import Session
+
+    args = {"loss": "l1", "ema_decay": None, "perceptual": None, "weight": 0.0, **kw}
+    return Session(net, "cpu", **args)
+
+
 def test_train_sr_lowers_the_loss_and_resumes(tmp_path):
-    from artforge_torch.sr.data import PairSampler
-    from artforge_torch.sr.learned import build_net
-    from artforge_torch.sr.train import train_sr
+    from artforge.sr_train import PairSampler, ema_decay_for, train_sr
+    from artforge_torch.sr.runtime import build_net
 
     sampler = PairSampler([smooth_image(96, 96)], 2, 32, seed=0)
     net = build_net("espcn", 2)
     curve = []
     res = train_sr(
-        net,
+        _session(net, ema_decay=ema_decay_for(60)),
         sampler,
         steps=60,
         batch_size=8,
@@ -223,13 +270,40 @@ def test_train_sr_lowers_the_loss_and_resumes(tmp_path):
     assert res.steps == 60 and len(curve) == 12
     assert curve[-1] < 0.5 * curve[0]
     # an interrupted step resumes from the saved state instead of starting again
-    again = train_sr(build_net("espcn", 2), sampler, steps=60, state_path=tmp_path / "state.pt")
-    assert again.resumed_from == 60
+    again = build_net("espcn", 2)
+    session = _session(again, ema_decay=ema_decay_for(60))
+    res2 = train_sr(session, sampler, steps=60, state_path=tmp_path / "state.pt")
+    assert res2.resumed_from == 60
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)  # the averaged weights the first run ended with
+
+
+def test_a_resumed_run_continues_exactly(tmp_path):
+    """Stopped after 4 steps and resumed: the same weights as 8 steps in one go (the batches
+    are a function of the step, the state holds Adam's moments)."""
+    from artforge.sr_train import PairSampler, train_sr
+    from artforge_torch.sr.runtime import build_net
+
+    sampler = PairSampler([smooth_image(64, 64)], 2, 16, seed=0)
+    torch.manual_seed(0)
+    whole = build_net("espcn", 2, {"features": 8})
+    part = build_net("espcn", 2, {"features": 8})
+    part.load_state_dict(whole.state_dict())
+    kw = {"batch_size": 2, "lr": 1e-3}
+    train_sr(_session(whole), sampler, steps=8, **kw)
+    path = tmp_path / "s.pt"
+    stopped = train_sr(
+        _session(part), sampler, steps=8, state_path=path, save_every=0.0, max_seconds=0.0, **kw
+    )
+    assert stopped.steps == 1 and stopped.stopped_early
+    resumed = build_net("espcn", 2, {"features": 8})
+    train_sr(_session(resumed), sampler, steps=8, state_path=path, **kw)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
 
 
 def test_train_sr_stops_on_a_non_finite_loss():
-    from artforge_torch.sr.data import PairSampler
-    from artforge_torch.sr.train import train_sr
+    from artforge.sr_train import PairSampler, train_sr
 
     class Broken(torch.nn.Module):
         def __init__(self):
@@ -240,4 +314,6 @@ def test_train_sr_stops_on_a_non_finite_loss():
             return torch.nn.functional.interpolate(x, scale_factor=2) * self.w * float("nan")
 
     with pytest.raises(Diverged, match="diverged at step 1"):
-        train_sr(Broken(), PairSampler([smooth_image()], 2, 16, seed=0), steps=5, batch_size=2)
+        train_sr(
+            _session(Broken()), PairSampler([smooth_image()], 2, 16, seed=0), steps=5, batch_size=2
+        )

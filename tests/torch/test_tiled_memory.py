@@ -11,13 +11,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from artforge.sr_learned import tiled_forward, tiled_to_image, to_image  # noqa: E402
 from artforge_torch.data import to_uint8_images  # noqa: E402
 from artforge_torch.gan_steps import run_tiled, translate_tiled  # noqa: E402
 from artforge_torch.nets.init import init_weights  # noqa: E402
 from artforge_torch.nets.pix2pix import UNetGenerator  # noqa: E402
-from artforge_torch.sr.learned import upscale_tensor  # noqa: E402
-from artforge_torch.sr.tiled import tiled_forward  # noqa: E402
-from artforge_torch.style.util import to_image, to_tensor  # noqa: E402
+from artforge_torch.sr.runtime import forward_fn  # noqa: E402
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -92,9 +91,9 @@ def test_streamed_translate_equals_the_full_size_blend(n, h, w, tile, overlap):
 @pytest.mark.parametrize("h, w, tile", [(37, 29, 12), (20, 20, 32), (64, 50, 16)])
 def test_streamed_upscale_equals_the_full_size_float_path(h, w, tile):
     net, img = _tiny_sr(), _image(h, w)
-    with torch.inference_mode():
-        ref = to_image(tiled_forward(net, to_tensor(img), 2, tile, 3))
-        got = upscale_tensor(net, img, 2, tile, 3, "cpu")
+    fn = forward_fn(net)
+    ref = to_image(tiled_forward(fn, img[None].astype(np.float32) / 255, 2, tile, 3))
+    got = tiled_to_image(fn, img, 2, tile, 3)
     assert got.dtype == np.uint8 and got.shape == (2 * h, 2 * w, 3)
     assert np.array_equal(got, ref)
 
@@ -130,7 +129,7 @@ def test_tiled_inference_memory_stays_a_few_times_the_uint8_output():
     sr, unet = _tiny_sr(), _tiny_unet()
 
     def upscale(a):
-        return upscale_tensor(sr, a, 2, 64, 3, "cpu")
+        return tiled_to_image(forward_fn(sr), a, 2, 64, 3)
 
     def translate(a):
         with torch.inference_mode():

@@ -1,1 +1,1 @@
-"""Super-resolution for the Keras backend: the ``super-resolve`` step (:mod:`.step`) and the training of ESPCN/SRResNet (:mod:`.train`)."""
+"""Super-resolution for the Keras backend: the runtime (:mod:`.runtime`) the core's ``super-resolve`` step trains and infers with, and :class:`.train.SRModel`."""

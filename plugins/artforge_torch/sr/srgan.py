@@ -54,7 +54,8 @@ class SRGANSettings:
 
 
 class SamplerData:
-    """GANTrainer's data interface over a pair sampler (pairs degraded on the fly)."""
+    """GANTrainer's data interface over the core pair sampler (pairs degraded on the fly):
+    each epoch's batches are the sampler's batches from an index drawn from the epoch's seed."""
 
     def __init__(self, sampler, batches_per_epoch: int = BATCHES_PER_EPOCH):
         self.sampler = sampler
@@ -65,17 +66,15 @@ class SamplerData:
         return self.per_epoch
 
     def epoch(self, batch_size: int, generator: torch.Generator):
-        self.sampler.reseed(int(generator.initial_seed()))
-        for _ in range(self.per_epoch):
-            lo, hi = self.sampler(batch_size)
+        from artforge.api import derive_seed
+
+        first = derive_seed(int(generator.initial_seed()), "srgan")
+        for lo, hi in self.sampler.batches(first, first + self.per_epoch, batch_size):
             yield batch_to_tensor(list(lo)), batch_to_tensor(list(hi))
 
     def fixed(self, n: int):
         if self._fixed is None:
-            state = self.sampler.rng
-            self.sampler.reseed(12345)
-            lo, hi = self.sampler(n)
-            self.sampler.rng = state
+            lo, hi = self.sampler.batch(-1, n)
             self._fixed = batch_to_tensor(list(lo)), batch_to_tensor(list(hi))
         return self._fixed
 

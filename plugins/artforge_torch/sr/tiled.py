@@ -1,100 +1,16 @@
-"""Tiled inference: run a super-resolution network tile by tile so memory stays bounded.
+"""Receptive fields of the PyTorch SR networks: how much context tiled inference needs.
 
-Each low-resolution tile is cut with ``overlap`` pixels of context on every side (less at
-the image border), run through the network, and only the output of the tile's own area is
-kept. Every output pixel therefore comes from exactly one tile; once ``overlap`` covers the
-network's receptive-field radius, the padding at the tile edges cannot reach the kept area
-and the result equals whole-image inference.
-
-:func:`tiled_to_image` (what the ``super-resolve`` step runs) converts each tile to float on
-its own and stores its output as uint8 straight away, so its float memory is one tile's,
-whatever the image size; :func:`tiled_forward` returns the full float result.
+The tiling itself is the core's (:func:`artforge.sr_learned.tiled_to_image`): once a tile's
+``overlap`` covers the network's receptive-field radius, the padding at the tile edges cannot
+reach the kept area and tiled results equal whole-image results.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import numpy as np
 import torch
-
-from artforge.images import check_tile, scaled_tiles
-
-
-def tiled_pieces(
-    net: Callable[[torch.Tensor], torch.Tensor],
-    cut: Callable[[int, int, int, int], torch.Tensor],
-    h: int,
-    w: int,
-    scale: int,
-    tile: int,
-    overlap: int,
-) -> Iterator[tuple[slice, slice, torch.Tensor]]:
-    """The output tile by tile: ``(rows, cols, piece)`` with ``piece`` the network's output
-    for the output area ``[rows, cols]``, the input cut by ``cut(ya, yb, xa, xb)`` (an
-    ``N x C x (yb - ya) x (xb - xa)`` tensor). Only one tile is alive at a time, so a caller
-    that stores each piece (as uint8, say) needs no full-size float buffer."""
-    for ya, yb, xa, xb, rows, cols, keep_rows, keep_cols in scaled_tiles(
-        h, w, tile, overlap, scale
-    ):
-        piece = net(cut(ya, yb, xa, xb))
-        check_tile(piece.shape[-2:], (yb - ya, xb - xa), scale)
-        yield rows, cols, piece[:, :, keep_rows, keep_cols]
-
-
-def tiled_forward(
-    net: Callable[[torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
-    scale: int,
-    tile: int | None,
-    overlap: int,
-) -> torch.Tensor:
-    """``net(x)`` for an ``N x C x H x W`` input, computed in ``tile``-sized pieces (a
-    full-size float result; :func:`tiled_to_image` writes uint8 tile by tile instead)."""
-    n, _, h, w = x.shape
-    if tile is None or (h <= tile and w <= tile):
-        return net(x)
-    out: torch.Tensor | None = None
-
-    def cut(ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
-        return x[:, :, ya:yb, xa:xb]
-
-    for rows, cols, piece in tiled_pieces(net, cut, h, w, scale, tile, overlap):
-        if out is None:
-            out = piece.new_empty(n, piece.shape[1], h * scale, w * scale)
-        out[:, :, rows, cols] = piece
-    assert out is not None
-    return out
-
-
-def tiled_to_image(
-    net: Callable[[torch.Tensor], torch.Tensor],
-    img: np.ndarray,
-    scale: int,
-    tile: int | None,
-    overlap: int,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """One uint8 ``H x W x 3`` image through ``net`` in ``tile``-sized pieces, into a
-    preallocated uint8 ``(H * scale) x (W * scale) x 3`` result: each tile is converted to
-    float on its own and its output stored as uint8 at once, so the float memory is that of
-    one tile, whatever the image size. Equal to ``to_image(tiled_forward(net,
-    to_tensor(img), ...))``: the same per-pixel conversions, the same tiles."""
-    from ..style.util import to_image, to_tensor
-
-    a = np.asarray(img)
-    h, w = a.shape[:2]
-    if tile is None or (h <= tile and w <= tile):
-        return to_image(net(to_tensor(a, device)))
-    out = np.empty((h * scale, w * scale, 3), np.uint8)
-
-    def cut(ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
-        return to_tensor(a[ya:yb, xa:xb], device)
-
-    for rows, cols, piece in tiled_pieces(net, cut, h, w, scale, tile, overlap):
-        out[rows, cols] = to_image(piece)
-    return out
 
 
 def conv_radius(net: torch.nn.Module) -> int:
