@@ -189,6 +189,8 @@ class GANTrainer(GANDriver):
         if self.ema and state.get("ema") is not None:
             self.ema.shadow.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
+        if "base_lrs" not in state and "scheds" in state:  # written before the driver: LambdaLR's
+            state = {**state, "base_lrs": {k: v["base_lrs"][0] for k, v in state["scheds"].items()}}
         self.load_driver_state(state)
 
     def write_checkpoint(self) -> None:
