@@ -24,7 +24,7 @@ from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.layers import count_parameters, init_weights
 from .nets.losses import GANLoss, gradient_penalty
 from .training.checkpoint import save_weights_file
-from .training.trainer import Checkpointer, GANModel, GANTrainer, adam
+from .training.trainer import GANModel, GANTrainer, adam
 
 keras = keras_module()
 ops = keras.ops
@@ -137,23 +137,6 @@ def build_dcgan(p: Any, n_classes: int, seed: int, loss_scaling: bool = False) -
     return model
 
 
-class QualityCurves(keras.callbacks.Callback):
-    """At every sampled epoch (before the checkpoint): score samples from fixed noise with
-    the trainer's :class:`artforge.sample_scores.TrainingEval` into its series."""
-
-    def __init__(self, trainer: DCGANTrainer):
-        super().__init__()
-        self.t = trainer
-
-    def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.diverged or t.evaluator is None:
-            return
-        if t.epoch % t.p.samples_every == 0 or t.is_last():
-            for name, value in t.evaluate().items():
-                t.series.setdefault(name, []).append([float(t.epoch), float(value)])
-
-
 class DCGANTrainer(GANTrainer):
     def __init__(self, ctx: Any, params: Any, data: ImageData, n_classes: int, evaluator=None):
         self.n_classes = n_classes
@@ -172,15 +155,11 @@ class DCGANTrainer(GANTrainer):
     def generator(self):
         return self.model.sample_generator()
 
-    def callbacks(self) -> list:
-        cbs = super().callbacks()
-        if self.evaluator is not None:  # before the Checkpointer: the checkpoint holds the point
-            at = next((i for i, cb in enumerate(cbs) if isinstance(cb, Checkpointer)), len(cbs))
-            cbs.insert(at, QualityCurves(self))
-        return cbs
-
     def evaluate(self) -> dict[str, float]:
+        """Scores of samples from the evaluator's fixed noise (the driver's quality curves)."""
         ev = self.evaluator
+        if ev is None:
+            return {}
         inputs = [ev.z, ev.labels.astype("int32")] if self.n_classes else ev.z
         return ev.score(to_uint8_images(self.inference(self.generator(), inputs)))
 

@@ -163,15 +163,14 @@ class DCGANTrainer(GANTrainer):
         ]
         return np.concatenate(rows, axis=0)
 
-    def _write_samples(self) -> None:
-        super()._write_samples()
-        if self.evaluator is not None:
-            ev = self.evaluator
-            z = torch.from_numpy(ev.z)
-            y = torch.from_numpy(ev.labels).long() if self.n_classes else None
-            scores = ev.score(self.generate(z, y))
-            for name, value in scores.items():
-                self.series.setdefault(name, []).append([float(self.epoch), float(value)])
+    def evaluate(self) -> dict[str, float]:
+        """Scores of samples from the evaluator's fixed noise (the driver's quality curves)."""
+        if self.evaluator is None:
+            return {}
+        ev = self.evaluator
+        z = torch.from_numpy(ev.z)
+        y = torch.from_numpy(ev.labels).long() if self.n_classes else None
+        return ev.score(self.generate(z, y))
 
     def export(self, ctx: Any) -> dict[str, Any]:
         from artforge.artifacts import file_sha256

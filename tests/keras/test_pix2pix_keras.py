@@ -1,4 +1,4 @@
-"""The Keras pix2pix: the keras.Model GAN, fit with callbacks, checkpoints (.weights.h5 with
+"""The Keras pix2pix: the keras.Model GAN, trained by the driver, checkpoints (.weights.h5 with
 the optimisers), resume, the divergence guard, and the train-gan/translate steps."""
 
 from __future__ import annotations
@@ -113,18 +113,18 @@ def test_linear_decay_reaches_the_optimisers(trained):
 
 
 def _losses_hook(monkeypatch, fake):
-    """Make the per-batch callback see ``fake(iteration, logs)`` as the step's losses."""
-    real = trainer_mod.TrainingLog.on_train_batch_end
+    """Make the driver see ``fake(iteration, losses)`` as the step's losses."""
+    real = trainer_mod.GANTrainer.step
 
-    def hook(self, batch, logs=None):
-        return real(self, batch, fake(self.t.iteration + 1, dict(logs)))
+    def hook(self, batch):
+        return fake(self.iteration + 1, dict(real(self, batch)))
 
-    monkeypatch.setattr(trainer_mod.TrainingLog, "on_train_batch_end", hook)
+    monkeypatch.setattr(trainer_mod.GANTrainer, "step", hook)
 
 
 @pytest.mark.slow
 def test_divergence_guard_stops_on_nan(tmp_path, monkeypatch):
-    _losses_hook(monkeypatch, lambda it, logs: {**logs, "step_loss_D": float("nan")})
+    _losses_hook(monkeypatch, lambda it, logs: {**logs, "loss_D": float("nan")})
     trainer = Pix2PixTrainer(_ctx(tmp_path), _params(), _data())
     with pytest.raises(Diverged, match="loss_D is nan"):
         trainer.fit()
@@ -137,7 +137,7 @@ def test_divergence_guard_rollback_lowers_the_learning_rate(tmp_path, monkeypatc
 
     def flaky(it, logs):
         calls["n"] += 1
-        return {**logs, "step_loss_G": float("inf")} if calls["n"] == 3 else logs  # epoch 2
+        return {**logs, "loss_G": float("inf")} if calls["n"] == 3 else logs  # epoch 2
 
     _losses_hook(monkeypatch, flaky)
     trainer = Pix2PixTrainer(
@@ -151,7 +151,7 @@ def test_divergence_guard_rollback_lowers_the_learning_rate(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_discriminator_collapse_is_detected(tmp_path, monkeypatch):
-    _losses_hook(monkeypatch, lambda it, logs: {**logs, "step_loss_D": 0.0})
+    _losses_hook(monkeypatch, lambda it, logs: {**logs, "loss_D": 0.0})
     trainer = Pix2PixTrainer(_ctx(tmp_path), _params(collapse_patience=3), _data())
     with pytest.raises(Diverged, match="discriminator collapsed"):
         trainer.fit()
@@ -225,15 +225,15 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main(["run", str(recipe), "--out", str(full), "-q"]) == 0
     # 8 pairs, batch 4: 2 iterations per epoch; Ctrl-C after iteration 3 (in epoch 2)
-    real = trainer_mod.TrainingLog.on_train_batch_end
+    real = trainer_mod.GANTrainer.step
 
-    def interrupt(self, batch, logs=None):
-        if self.t.iteration == 3:
+    def interrupt(self, batch):
+        if self.iteration == 3:
             raise KeyboardInterrupt
-        return real(self, batch, logs)
+        return real(self, batch)
 
     with monkeypatch.context() as m:
-        m.setattr(trainer_mod.TrainingLog, "on_train_batch_end", interrupt)
+        m.setattr(trainer_mod.GANTrainer, "step", interrupt)
         assert main(["run", str(recipe), "--out", str(cut), "-q"]) == 130
     ckpt = cut / ".work/train/checkpoint.weights.h5"
     assert ckpt.is_file() and not (cut / "steps/train").exists()

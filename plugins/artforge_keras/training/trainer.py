@@ -1,40 +1,36 @@
-"""The Keras GAN trainer: a ``keras.Model`` for the GAN, ``Model.fit`` and callbacks.
+"""The Keras GAN trainer: a ``keras.Model`` for the GAN, run by the backend-free driver.
 
 :class:`GANModel` is the Keras idiom for GANs: a ``keras.Model`` subclass that overrides
 ``compile`` (one optimiser per network, the adversarial loss) and ``train_step`` (both
-updates in one step, compiled by ``tf.function``), with ``keras.metrics.Mean`` trackers and a
+updates in one step), with ``keras.metrics.Mean`` trackers and a
 ``keras.random.SeedGenerator``. An exponential moving average of the generator lives in the
 model as a second network updated inside the step.
 
-:class:`GANTrainer` runs ``fit`` with the callbacks that make a training run reliable, with
-the same behaviour as the PyTorch backend's trainer:
-
-- :class:`TrainingLog` (every batch): iteration count, the divergence guard (NaN/inf losses,
-  a discriminator loss stuck near zero), loss curves averaged over ``log_every`` iterations
-  and closed at every epoch's end, progress, the ``iterations`` limit;
-- :class:`LinearDecay` (epoch begin): the learning rate, constant for ``epochs`` then
-  linearly to zero over ``decay_epochs``, scaled down after each rollback;
-- :class:`SampleGrids` (epoch end): a grid from fixed inputs, PNG, kept across resumes;
-- :class:`Checkpointer` (epoch end): the full-state checkpoint (:mod:`.checkpoint`).
+:class:`GANTrainer` is the Keras runtime of :class:`artforge.training.GANDriver`, which runs
+the loop as on the PyTorch backend (epochs, learning-rate schedule, divergence guard and
+rollback, curves, samples, checkpoint cadence, resume). The runtime calls the model's
+``train_step`` through one ``tf.function`` traced once per batch shape (not ``Model.fit``:
+its data adapter, callbacks and per-batch logs cost more than half the step's time in a
+small recipe), feeds it batches assembled in a background thread while the previous step
+runs, and reads the step's losses back once per iteration.
 
 A subclass of GANTrainer fills in ``build()`` (set ``self.model``, a compiled GANModel with
-``generator``), ``sample_grid()`` and ``export(ctx)``.
+``generator``, and ``self.base_lrs``), ``sample_grid()`` and ``export(ctx)``; optionally
+``evaluate()`` (sample-quality curves).
 """
 
 from __future__ import annotations
 
-import math
-import shutil
-import time
-from pathlib import Path
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from artforge.api import CheckpointError, Diverged, derive_seed, save_png
+from artforge.api import derive_seed
+from artforge.training import DivergenceGuard, GANDriver
 
 from ..backend import fresh_session, keras_module, runtime
-from ..data import epoch_dataset
 from ..distribution import describe as describe_strategy
 from ..distribution import replica_mean
 from ..distribution import scope as strategy_scope
@@ -118,136 +114,23 @@ class GANModel(keras.Model):
         return self.generator(inputs, training=training)
 
 
-class DivergenceGuard:
-    """Flags NaN/inf losses and a discriminator whose loss stays near zero too long."""
-
-    def __init__(self, patience: int, threshold: float):
-        self.patience = patience
-        self.threshold = threshold
-        self.collapsed_for = 0
-
-    def check(self, losses: dict[str, float]) -> str | None:
-        for name, value in losses.items():
-            if not math.isfinite(value):
-                return f"{name} is {value}"
-        d = losses.get("loss_D")
-        if d is not None and abs(d) < self.threshold:
-            self.collapsed_for += 1
-            if self.collapsed_for >= self.patience:
-                return (
-                    f"the discriminator collapsed: loss_D stayed below {self.threshold:g} "
-                    f"for {self.collapsed_for} iterations"
-                )
-        else:
-            self.collapsed_for = 0
-        return None
-
-
-class TrainingLog(keras.callbacks.Callback):
-    """Per-iteration bookkeeping: count, guard, curves, progress, the iterations limit."""
-
-    def __init__(self, trainer: GANTrainer):
-        super().__init__()
-        self.t = trainer
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t.dataset.epoch = self.t.epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        t = self.t
-        losses = {k[5:]: float(v) for k, v in (logs or {}).items() if k.startswith("step_")}
-        t.iteration += 1
-        reason = t.guard.check(losses)
-        if reason:
-            t.diverged = reason
-            self.model.stop_training = True
-            return
-        for k, v in losses.items():
-            t.acc[k] = t.acc.get(k, 0.0) + v
-        t.n_acc += 1
-        if t.n_acc >= t.log_every:
-            t.close_curve_point()
-        t.progress.update(1, **{k: v for k, v in losses.items() if k in ("loss_G", "loss_D")})
-        if t.p.iterations and t.iteration >= t.p.iterations:
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.diverged:
-            return
-        t.close_curve_point()
-        t.epoch += 1
-
-
-class LinearDecay(keras.callbacks.Callback):
-    """lr = base_lr * factor(epoch): 1 for ``epochs``, then linearly to 0 (pix2pix 'linear')."""
-
-    def __init__(self, trainer: GANTrainer):
-        super().__init__()
-        self.t = trainer
-
-    def on_epoch_begin(self, epoch, logs=None):
-        f = self.t.lr_factor(self.t.epoch)
-        for name, opt in self.t.model.optimizers().items():
-            inner = getattr(opt, "inner_optimizer", opt)  # under loss scaling
-            inner.learning_rate.assign(self.t.base_lrs[name] * f)
-
-
-class SampleGrids(keras.callbacks.Callback):
-    def __init__(self, trainer: GANTrainer):
-        super().__init__()
-        self.t = trainer
-
-    def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.diverged:
-            return
-        if t.epoch % t.p.samples_every == 0 or t.is_last():
-            save_png(t.samples_dir / f"epoch{t.epoch:04d}.png", t.sample_grid())
-
-
-class Checkpointer(keras.callbacks.Callback):
-    def __init__(self, trainer: GANTrainer):
-        super().__init__()
-        self.t = trainer
-
-    def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.diverged:
-            return
-        if t.epoch % t.p.checkpoint_every == 0 or t.is_last():
-            t.save()
-
-
-class GANTrainer:
-    """Runs a GANModel through ``fit`` with checkpoints, resume and the divergence guard."""
+class GANTrainer(GANDriver):
+    """The Keras runtime of the GAN training driver (see the module docstring)."""
 
     checkpoint_name = "checkpoint.weights.h5"
-    curve_points = 400
 
     def __init__(self, ctx: Any, params: Any, data: Any):
-        self.ctx = ctx
-        self.p = params
-        self.data = data
+        self.init_driver(ctx, params, data)
         self.rt = runtime(ctx.device, getattr(params, "amp", "auto"))
         fresh_session(derive_seed(ctx.seed, "init"))
         self.rt.apply_policy()
         # several local GPUs: one replica each (MirroredStrategy); else None (..distribution)
         self.strategy_choice, self.strategy = select_strategy(ctx.device)
         self.model: GANModel | None = None
-        self.base_lrs: dict[str, float] = {}
         with strategy_scope(self.strategy, self.rt):
             self.build()
-        self.epoch = 0
-        self.iteration = 0
-        self.rollbacks = 0
-        self.series: dict[str, list[list[float]]] = {}
-        self.guard = DivergenceGuard(params.collapse_patience, params.collapse_threshold)
-        self.samples_dir = Path(ctx.work_dir) / "samples"
-        self.diverged: str | None = None
-        self.acc: dict[str, float] = {}
-        self.n_acc = 0
-        self.dataset = epoch_dataset(data, params.batch_size)
+        self._step_fn: Any = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- extension points ------------------------------------------------------------
     def build(self) -> None:
@@ -259,158 +142,118 @@ class GANTrainer:
     def export(self, ctx: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    # -- schedule ----------------------------------------------------------------------
-    def lr_factor(self, epoch: int) -> float:
-        p = self.p
-        if epoch < p.epochs or not p.decay_epochs:
-            return 1.0
-        return max(0.0, 1.0 - (epoch - p.epochs + 1) / (p.decay_epochs + 1))
-
-    @property
-    def total_epochs(self) -> int:
-        p = self.p
-        if p.iterations:
-            return math.ceil(p.iterations / self.data.batches_per_epoch(p.batch_size))
-        return p.total_epochs
-
-    def is_last(self) -> bool:
-        return self.epoch >= self.total_epochs or bool(
-            self.p.iterations and self.iteration >= self.p.iterations
-        )
-
-    def close_curve_point(self) -> None:
-        if self.n_acc:
-            for k, v in self.acc.items():
-                self.series.setdefault(k, []).append([float(self.iteration), v / self.n_acc])
-        self.acc, self.n_acc = {}, 0
-
-    # -- state ---------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "iteration": self.iteration,
-            "rollbacks": self.rollbacks,
-            "series": self.series,
-            "guard": self.guard.collapsed_for,
-            "base_lrs": self.base_lrs,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.iteration = int(state["iteration"])
-        self.rollbacks = int(state.get("rollbacks", 0))
-        self.series = {k: [list(map(float, pt)) for pt in v] for k, v in state["series"].items()}
-        self.guard.collapsed_for = int(state.get("guard", 0))
-        self.base_lrs = {k: float(v) for k, v in state["base_lrs"].items()}
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return Path(self.ctx.work_dir) / self.checkpoint_name
-
-    def save(self) -> None:
-        save_checkpoint(self.checkpoint_path, self.model, self.state())
-
-    def restore(self) -> None:
-        state = load_checkpoint(self.checkpoint_path, self.model)
-        try:
-            self.load_state(state)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(
-                self.checkpoint_path,
-                f"checkpoint {self.checkpoint_path} is not a checkpoint of this step "
-                f"({type(exc).__name__}: {exc})",
-            ) from exc
-
     def inference(self, net, x: np.ndarray) -> np.ndarray:
         """``net(x)`` in inference mode (no dropout, running statistics)."""
         with self.rt.scope():
             return np.asarray(net(x, training=False), np.float32)
 
-    # -- the loop ------------------------------------------------------------------------
-    def callbacks(self) -> list:
-        return [TrainingLog(self), LinearDecay(self), SampleGrids(self), Checkpointer(self)]
+    # -- the runtime the driver calls ----------------------------------------------------
+    def loop(self) -> Any:
+        return _Loop(self)
 
-    def fit(self) -> None:
-        ctx, p = self.ctx, self.p
-        if self.checkpoint_path.exists():
-            self.restore()
-            ctx.log(
-                f"  resuming from the checkpoint at epoch {self.epoch}, iteration {self.iteration}"
-            )
-            ctx.info["resumed_from_epoch"] = self.epoch
-        else:
-            shutil.rmtree(self.samples_dir, ignore_errors=True)
-            self.save()  # epoch 0: a known-good state to roll back to
-        ctx.info.update(self.rt.describe())
+    def epoch_batches(self, epoch: int) -> Iterator[Any]:
+        """The epoch's batches, each assembled in a background thread while the step before
+        it runs (a batch is a pure function of the seed, epoch and index)."""
+        data, bs = self.data, self.p.batch_size
+        order = data.order(epoch)
+        n = data.batches_per_epoch(bs)
+        pool = self._pool
+        if pool is None:
+            yield from (data.batch(epoch, i, bs, order) for i in range(n))
+            return
+        pending = pool.submit(data.batch, epoch, 0, bs, order)
+        for i in range(n):
+            batch = pending.result()
+            if i + 1 < n:
+                pending = pool.submit(data.batch, epoch, i + 1, bs, order)
+            yield batch
+
+    def step(self, batch: Any) -> dict[str, float]:
+        if self._step_fn is None:
+            self._step_fn = self._compile_step()
+        out = self._step_fn(self._to_tensors(batch))
+        return {k: float(v) for k, v in out.items()}
+
+    def _to_tensors(self, batch: Any) -> Any:
+        import tensorflow as tf
+
+        if self.strategy is None:
+            return tf.nest.map_structure(tf.convert_to_tensor, batch)
+        n = self.strategy.num_replicas_in_sync
+        per = len(tf.nest.flatten(batch)[0]) // n
+
+        def part(ctx: Any) -> Any:  # Keras' own split: replica r takes the r-th slice
+            i = ctx.replica_id_in_sync_group
+            return tf.nest.map_structure(lambda x: x[i * per : (i + 1) * per], batch)
+
+        return self.strategy.experimental_distribute_values_from_function(part)
+
+    def _compile_step(self) -> Any:
+        """The model's ``train_step`` as one ``tf.function``: its ``step_*`` losses."""
+        import tensorflow as tf
+
+        model = self.model
+
+        def one(batch: Any) -> dict[str, Any]:
+            logs = model.train_step(batch)
+            return {k[5:]: tf.cast(v, tf.float32) for k, v in logs.items() if k.startswith("step_")}
+
+        jit = bool(getattr(model, "jit_compile", False))
+        if self.strategy is None:
+            return tf.function(one, jit_compile=jit, reduce_retracing=True)
+        strategy = self.strategy
+
+        def mirrored(batch: Any) -> dict[str, Any]:
+            per_replica = strategy.run(one, args=(batch,))
+            return {
+                k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()
+            }
+
+        return tf.function(mirrored, reduce_retracing=True)
+
+    def set_learning_rates(self, lrs: dict[str, float]) -> None:
+        for name, opt in self.model.optimizers().items():
+            inner = getattr(opt, "inner_optimizer", opt)  # under loss scaling
+            inner.learning_rate.assign(lrs[name])
+
+    def runtime_info(self) -> dict[str, Any]:
+        info = dict(self.rt.describe())
         if self.strategy is not None:
-            ctx.info["distributed"] = describe_strategy(self.strategy_choice)
-        total = self.total_epochs
-        per_epoch = self.data.batches_per_epoch(p.batch_size)
-        self.log_every = max(1, (total * per_epoch) // self.curve_points)
-        self.progress = ctx.progress(total * per_epoch, "training")
-        self.progress.update(self.epoch * per_epoch)
-        t0 = time.perf_counter()
-        start_iter = self.iteration
-        while not self.is_last():
-            self.diverged = None
-            with strategy_scope(self.strategy, self.rt):
-                self.model.fit(
-                    self.dataset,
-                    epochs=total,
-                    initial_epoch=self.epoch,
-                    callbacks=self.callbacks(),
-                    verbose=0,
-                    shuffle=False,
-                )
-            if self.diverged:
-                self._on_divergence(self.diverged)
-                continue
-            break
-        self.progress.close()
-        seconds = time.perf_counter() - t0
-        done = self.iteration - start_iter
-        ctx.metrics["iterations"] = self.iteration
-        ctx.metrics["epochs"] = self.epoch
-        if done and seconds > 0:
-            ctx.metrics["iterations_per_second"] = round(done / seconds, 3)
-        for k, pts in self.series.items():
-            for x, y in pts:
-                ctx.record(k, x, y)
-            if pts:
-                ctx.metrics[f"final_{k}"] = round(pts[-1][1], 5)
-        if self.rollbacks:
-            ctx.metrics["rollbacks"] = self.rollbacks
+            info["distributed"] = describe_strategy(self.strategy_choice)
+        return info
 
-    def _on_divergence(self, reason: str) -> None:
-        ctx, p = self.ctx, self.p
-        where = f"epoch {self.epoch + 1}, iteration {self.iteration}"
-        if p.on_divergence == "stop" or self.rollbacks >= p.max_rollbacks:
-            ctx.warn(f"divergence guard: {reason} at {where}")
-            extra = f" after {self.rollbacks} rollbacks" if self.rollbacks else ""
-            raise Diverged(
-                f"step '{ctx.step_id}': training diverged at {where}{extra}: {reason}",
-                hint="lower lr_g/lr_d, try loss: lsgan or hinge, spectral_norm: true, or "
-                "on_divergence: rollback",
-            )
-        rollbacks = self.rollbacks + 1
-        self.restore()
-        self.rollbacks = rollbacks
-        self.base_lrs = {k: v * p.rollback_factor for k, v in self.base_lrs.items()}
-        self.guard.collapsed_for = 0
-        self.acc, self.n_acc = {}, 0
-        ctx.warn(
-            f"divergence guard: {reason} at {where}; rolled back to epoch {self.epoch} with "
-            f"learning rates x{p.rollback_factor**rollbacks:g} (rollback {rollbacks} of "
-            f"{p.max_rollbacks})"
-        )
-        self.progress.n = self.epoch * self.data.batches_per_epoch(p.batch_size)
-        self.save()
+    # -- state ---------------------------------------------------------------------------
+    def write_checkpoint(self) -> None:
+        save_checkpoint(self.checkpoint_path, self.model, self.state())
 
-    def copy_samples(self, ctx: Any) -> Any:
-        """Publish the per-epoch sample grids (kept in the work folder across resumes)."""
-        from artforge.api import load_image
+    def read_checkpoint(self) -> dict[str, Any] | None:
+        """The driver's state of the checkpoint, its weights loaded into the model; None
+        without a checkpoint."""
+        if not self.checkpoint_path.exists():
+            return None
+        return load_checkpoint(self.checkpoint_path, self.model)
 
-        out = ctx.image_writer("samples")
-        for path in sorted(self.samples_dir.glob("epoch*.png")):
-            out.add(load_image(path), name=path.stem)
-        return out.finish(kind="epoch-samples")
+
+class _Loop:
+    """The context the training loop runs in: the strategy's (or device's) scope and the
+    thread that assembles the next batch."""
+
+    def __init__(self, trainer: GANTrainer):
+        self.t = trainer
+        self.scope: Any = None
+
+    def __enter__(self) -> _Loop:
+        self.scope = strategy_scope(self.t.strategy, self.t.rt)
+        self.scope.__enter__()
+        self.t._pool = ThreadPoolExecutor(1, thread_name_prefix="artforge-batches")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pool, self.t._pool = self.t._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.scope.__exit__(*exc)
+
+
+__all__ = ["DivergenceGuard", "GANModel", "GANTrainer", "adam"]

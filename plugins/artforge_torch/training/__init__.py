@@ -1,11 +1,13 @@
-"""The reusable GAN trainer core of the PyTorch backend.
+"""The PyTorch runtime of the GAN training driver.
 
-:class:`GANTrainer` owns everything that is the same for every GAN: the device and mixed
-precision (:mod:`.device`), the epoch loop with deterministic per-epoch data order, learning
-rate schedules (constant, then linear decay), an exponential moving average of a generator,
-loss curves recorded through ``ctx.record``, fixed-input sample grids, atomic full-state
-checkpoints with resume (:mod:`.checkpoint`), and the divergence guard (stop, or roll back to
-the last good checkpoint with lower learning rates).
+The loop itself is backend-free: :class:`artforge.training.GANDriver` (epochs and iterations,
+the learning-rate schedule, constant then linear decay, the divergence guard with stop or
+rollback to the last good checkpoint with lower learning rates, loss curves through
+``ctx.record``, sample-grid, sample-quality and checkpoint cadence, resume). :class:`GANTrainer`
+supplies its runtime: the device and mixed precision (:mod:`.device`), networks and
+optimisers, the train step with an exponential moving average of a generator, each epoch's
+batches (deterministic per epoch), learning rates, atomic full-state checkpoints
+(:mod:`.checkpoint`), fixed-input sample grids, data-parallel training (:mod:`.distributed`).
 
 A model subclasses it and fills in four extension points:
 
@@ -14,7 +16,9 @@ A model subclasses it and fills in four extension points:
 - ``train_step(batch) -> dict[str, float]``: one iteration; the dict's keys become curves
   (``loss_G``, ``loss_D``, ...) and ``loss_D`` feeds the collapse guard;
 - ``sample_grid() -> np.ndarray``: an uint8 image drawn from fixed inputs;
-- ``export(ctx) -> dict[str, Artifact]``: the step's model outputs.
+- ``export(ctx) -> dict[str, Artifact]``: the step's model outputs;
+- optionally ``evaluate() -> dict[str, float]``: sample-quality scores at each sampled
+  epoch, recorded as curves over epochs (DCGAN's ``eval_data``).
 
 ``data`` is any object with ``batches_per_epoch(batch_size)`` and
 ``epoch(batch_size, generator)`` yielding batches (see :mod:`artforge_torch.data`).

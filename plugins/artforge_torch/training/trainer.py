@@ -1,4 +1,6 @@
-"""GANTrainer: the epoch loop, checkpoints and resume, divergence guard, EMA, curves, samples.
+"""GANTrainer: the PyTorch runtime of the backend-free GAN training driver
+(:class:`artforge.training.GANDriver`: the loop, checkpoint cadence and resume, divergence
+guard, curves, samples); here the devices, networks, optimisers, EMA and checkpoint files.
 
 Under torchrun (``ctx.launch.distributed``) every subclass trains data-parallel without a
 change (:mod:`.distributed`): ``self.compiled[name]`` is the DDP-wrapped network (call the
@@ -13,20 +15,17 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
-import shutil
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from artforge.api import Diverged, derive_seed, save_png
+from artforge.api import derive_seed, save_png
+from artforge.training import DivergenceGuard, GANDriver
 
 from . import distributed
-from .checkpoint import foreign, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .device import runtime
 
 
@@ -45,43 +44,17 @@ class EMA:
             s.copy_(b)
 
 
-class DivergenceGuard:
-    """Flags NaN/inf losses and a discriminator whose loss stays near zero too long."""
-
-    def __init__(self, patience: int, threshold: float):
-        self.patience = patience
-        self.threshold = threshold
-        self.collapsed_for = 0
-
-    def check(self, losses: dict[str, float]) -> str | None:
-        for name, value in losses.items():
-            if not math.isfinite(value):
-                return f"{name} is {value}"
-        d = losses.get("loss_D")
-        if d is not None and abs(d) < self.threshold:
-            self.collapsed_for += 1
-            if self.collapsed_for >= self.patience:
-                return (
-                    f"the discriminator collapsed: loss_D stayed below {self.threshold:g} "
-                    f"for {self.collapsed_for} iterations"
-                )
-        else:
-            self.collapsed_for = 0
-        return None
-
-
-class GANTrainer:
-    """Base class of the GAN trainers (see the package docstring for the extension points)."""
+class GANTrainer(GANDriver):
+    """The PyTorch runtime of the GAN training driver (:class:`artforge.training.GANDriver`
+    runs the loop; see the package docstring for the extension points)."""
 
     checkpoint_name = "checkpoint.pt"
-    curve_points = 400  # about this many points per loss curve (iterations are averaged)
 
     def __init__(self, ctx: Any, params: Any, data: Any):
-        self.ctx = ctx
-        self.p = params
-        self.data = data
+        self.init_driver(ctx, params, data)
         # data-parallel under torchrun (ctx.launch): one process per GPU, see .distributed
         self.dist = distributed.setup(getattr(ctx, "launch", None))
+        self.is_main = self.dist.is_main
         distributed.check_batch_size(params.batch_size, self.dist, ctx.step_id)
         self.rt = runtime(
             distributed.device_spec(ctx.device, self.dist), params.amp, params.channels_last
@@ -99,10 +72,14 @@ class GANTrainer:
         self.batchnorm = (  # SyncBatchNorm on CUDA; None without BatchNorm or in one process
             distributed.convert_batchnorm(self.nets, self.rt.device) if self.dist.enabled else None
         )
-        self.scheds = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda)
+        # the driver sets every param group's rate to base x schedule factor at each epoch
+        # start; a group's own rate is kept as a fraction of the optimiser's first group's
+        self.base_lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.opts.items()}
+        self._group_scale = {
+            name: [g["lr"] / (opt.param_groups[0]["lr"] or 1.0) for g in opt.param_groups]
             for name, opt in self.opts.items()
         }
+        self.set_learning_rates({k: v * self.lr_factor(0) for k, v in self.base_lrs.items()})
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.use_scaler)
         self.compiled = {
             name: torch.compile(net) if params.compile and self.rt.is_cuda else net
@@ -114,12 +91,6 @@ class GANTrainer:
             self.scaler = distributed.SyncedGradScaler(
                 self.rt.device.type, self.rt.use_scaler, sync
             )
-        self.epoch = 0
-        self.iteration = 0
-        self.rollbacks = 0
-        self.series: dict[str, list[list[float]]] = {}
-        self.guard = DivergenceGuard(params.collapse_patience, params.collapse_threshold)
-        self.samples_dir = Path(ctx.work_dir) / "samples"
 
     # -- extension points ------------------------------------------------------------
     def build(self) -> None:
@@ -134,40 +105,78 @@ class GANTrainer:
     def export(self, ctx: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    # -- schedule ----------------------------------------------------------------------
-    def _lr_lambda(self, epoch: int) -> float:
-        p = self.p
-        if epoch < p.epochs or not p.decay_epochs:
-            return 1.0
-        return max(0.0, 1.0 - (epoch - p.epochs + 1) / (p.decay_epochs + 1))
-
-    @property
-    def total_epochs(self) -> int:
-        p = self.p
-        if p.iterations:
-            return math.ceil(p.iterations / self.data.batches_per_epoch(p.batch_size))
-        return p.total_epochs
-
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.rt.device, non_blocking=True)
         if self.rt.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    # -- the runtime the driver calls ----------------------------------------------------
+    def step(self, batch: Any) -> dict[str, float]:
+        losses = distributed.mean_losses(self.train_step(batch), self.dist)
+        if self.ema:
+            self.ema.update(self.nets[self.ema_of])
+        return losses
+
+    def set_learning_rates(self, lrs: dict[str, float]) -> None:
+        for name, lr in lrs.items():
+            for group, scale in zip(self.opts[name].param_groups, self._group_scale[name]):
+                group["lr"] = lr * scale
+
+    def epoch_batches(self, epoch: int) -> Any:
+        """This rank's part of each batch of the epoch (all of it in one process)."""
+        generator = torch.Generator().manual_seed(derive_seed(self.ctx.seed, "epoch", epoch))
+        bs, group = self.p.batch_size, self.dist
+        if not group.enabled:
+            return self.data.epoch(bs, generator)
+        if "shard" in inspect.signature(self.data.epoch).parameters:
+            return self.data.epoch(bs, generator, shard=(group.rank, group.world_size))
+        return distributed.shard_batches(self.data.epoch(bs, generator), group)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if self.dist.enabled:
+            distributed.reseed(self.ctx.seed, epoch, self.dist)
+
+    def on_epoch_end(self) -> None:
+        if self.dist.enabled:  # BatchNorm running statistics: the same on every rank
+            distributed.average_buffers(self._replicated_modules(), self.dist)
+
+    def runtime_info(self) -> dict[str, Any]:
+        info = dict(self.rt.describe())
+        if self.dist.enabled:
+            g, p = self.dist, self.p
+            info["distributed"] = {
+                "world_size": g.world_size,
+                "backend": g.backend,
+                "global_batch": p.batch_size,
+                "batch_per_rank": p.batch_size // g.world_size,
+                "batchnorm": self.batchnorm,
+            }
+            self.ctx.log(
+                f"  data-parallel: {g.world_size} processes ({g.backend}), "
+                f"{p.batch_size // g.world_size} of the {p.batch_size} images of a batch each"
+            )
+        return info
+
+    def on_finish(self) -> None:
+        if self.dist.enabled:  # data-parallel replicas must end with the same weights
+            digests = distributed.replica_digests(self._replicated_modules(), self.dist)
+            self.ctx.info["distributed"]["replicas_identical"] = len(set(digests)) == 1
+            if len(set(digests)) > 1:
+                self.ctx.warn(
+                    f"the {self.dist.world_size} data-parallel replicas ended with different "
+                    f"weights (digests {', '.join(digests)}): the checkpoint holds rank 0's"
+                )
+
     # -- state ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
             "nets": {k: v.state_dict() for k, v in self.nets.items()},
             "opts": {k: v.state_dict() for k, v in self.opts.items()},
-            "scheds": {k: v.state_dict() for k, v in self.scheds.items()},
             "scaler": self.scaler.state_dict(),
             "ema": self.ema.shadow.state_dict() if self.ema else None,
             "rng": rng_state(),
-            "epoch": self.epoch,
-            "iteration": self.iteration,
-            "rollbacks": self.rollbacks,
-            "series": self.series,
-            "guard": self.guard.collapsed_for,
+            **self.driver_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -175,39 +184,19 @@ class GANTrainer:
             v.load_state_dict(state["nets"][k])
         for k, v in self.opts.items():
             v.load_state_dict(state["opts"][k])
-        for k, v in self.scheds.items():
-            v.load_state_dict(state["scheds"][k])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if self.ema and state.get("ema") is not None:
             self.ema.shadow.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
-        self.epoch = int(state["epoch"])
-        self.iteration = int(state["iteration"])
-        self.rollbacks = int(state.get("rollbacks", 0))
-        self.series = {
-            k: [list(map(float, pt)) for pt in v] for k, v in state.get("series", {}).items()
-        }
-        self.guard.collapsed_for = int(state.get("guard", 0))
+        if "base_lrs" not in state and "scheds" in state:  # written before the driver: LambdaLR's
+            state = {**state, "base_lrs": {k: v["base_lrs"][0] for k, v in state["scheds"].items()}}
+        self.load_driver_state(state)
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        """``load_state`` from a checkpoint file: one that does not fit is named as such."""
-        try:
-            self.load_state(state)
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
-            if "out of memory" in str(exc).lower():
-                raise
-            raise foreign(self.checkpoint_path, exc) from exc
+    def write_checkpoint(self) -> None:
+        save_checkpoint(self.checkpoint_path, self.state())
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return Path(self.ctx.work_dir) / self.checkpoint_name
-
-    def save(self) -> None:
-        if self.dist.is_main:  # the other ranks write nothing
-            save_checkpoint(self.checkpoint_path, self.state())
-
-    def _read_checkpoint(self) -> dict[str, Any] | None:
+    def read_checkpoint(self) -> dict[str, Any] | None:
         """The checkpoint, or None: read by rank 0 and sent to every rank."""
         path = self.checkpoint_path
         state = load_checkpoint(path) if self.dist.is_main and path.exists() else None
@@ -216,145 +205,7 @@ class GANTrainer:
     def _replicated_modules(self) -> list[nn.Module]:
         return [*self.nets.values(), *([self.ema.shadow] if self.ema else [])]
 
-    def _batches(self, generator: torch.Generator) -> Any:
-        """This rank's part of each batch of the epoch (all of it in one process)."""
-        bs, group = self.p.batch_size, self.dist
-        if not group.enabled:
-            return self.data.epoch(bs, generator)
-        if "shard" in inspect.signature(self.data.epoch).parameters:
-            return self.data.epoch(bs, generator, shard=(group.rank, group.world_size))
-        return distributed.shard_batches(self.data.epoch(bs, generator), group)
-
-    # -- the loop ------------------------------------------------------------------------
-    def fit(self) -> None:
-        ctx, p = self.ctx, self.p
-        state = self._read_checkpoint()
-        if state is not None:
-            self._restore(state)
-            ctx.log(
-                f"  resuming from the checkpoint at epoch {self.epoch}, iteration {self.iteration}"
-            )
-            ctx.info["resumed_from_epoch"] = self.epoch
-        else:
-            if self.dist.is_main:
-                shutil.rmtree(self.samples_dir, ignore_errors=True)
-            self.save()  # epoch 0: a known-good state to roll back to
-        ctx.info.update(self.rt.describe())
-        if self.dist.enabled:
-            g = self.dist
-            ctx.info["distributed"] = {
-                "world_size": g.world_size,
-                "backend": g.backend,
-                "global_batch": p.batch_size,
-                "batch_per_rank": p.batch_size // g.world_size,
-                "batchnorm": self.batchnorm,
-            }
-            ctx.log(
-                f"  data-parallel: {g.world_size} processes ({g.backend}), "
-                f"{p.batch_size // g.world_size} of the {p.batch_size} images of a batch each"
-            )
-        total = self.total_epochs
-        per_epoch = self.data.batches_per_epoch(p.batch_size)
-        log_every = max(1, (total * per_epoch) // self.curve_points)
-        progress = ctx.progress(total * per_epoch, "training")
-        progress.update(self.epoch * per_epoch)
-        acc: dict[str, float] = {}
-        n_acc = 0
-        t0 = time.perf_counter()
-        start_iter = self.iteration
-        while self.epoch < total:
-            gen = torch.Generator().manual_seed(derive_seed(ctx.seed, "epoch", self.epoch))
-            if self.dist.enabled:
-                distributed.reseed(ctx.seed, self.epoch, self.dist)
-            diverged = None
-            for batch in self._batches(gen):
-                losses = distributed.mean_losses(self.train_step(batch), self.dist)
-                self.iteration += 1
-                if self.ema:
-                    self.ema.update(self.nets[self.ema_of])
-                diverged = self.guard.check(losses)
-                if diverged:
-                    break
-                for k, v in losses.items():
-                    acc[k] = acc.get(k, 0.0) + v
-                n_acc += 1
-                if n_acc >= log_every:
-                    for k, v in acc.items():
-                        self.series.setdefault(k, []).append([float(self.iteration), v / n_acc])
-                    acc, n_acc = {}, 0
-                progress.update(1, **{k: v for k, v in losses.items() if k in ("loss_G", "loss_D")})
-                if p.iterations and self.iteration >= p.iterations:
-                    break
-            if diverged:
-                self._on_divergence(diverged)
-                acc, n_acc = {}, 0
-                continue
-            if n_acc:  # close the epoch's last point: curves must not depend on where a run resumed
-                for k, v in acc.items():
-                    self.series.setdefault(k, []).append([float(self.iteration), v / n_acc])
-                acc, n_acc = {}, 0
-            for s in self.scheds.values():
-                s.step()
-            self.epoch += 1
-            last = self.epoch >= total or bool(p.iterations and self.iteration >= p.iterations)
-            if self.dist.enabled:  # BatchNorm running statistics: the same on every rank
-                distributed.average_buffers(self._replicated_modules(), self.dist)
-            if (self.epoch % p.samples_every == 0 or last) and self.dist.is_main:
-                self._write_samples()
-            if self.epoch % p.checkpoint_every == 0 or last:
-                self.save()
-            if last:
-                break
-        progress.close()
-        seconds = time.perf_counter() - t0
-        done = self.iteration - start_iter
-        if self.dist.enabled:  # data-parallel replicas must end with the same weights
-            digests = distributed.replica_digests(self._replicated_modules(), self.dist)
-            ctx.info["distributed"]["replicas_identical"] = len(set(digests)) == 1
-            if len(set(digests)) > 1:
-                ctx.warn(
-                    f"the {self.dist.world_size} data-parallel replicas ended with different "
-                    f"weights (digests {', '.join(digests)}): the checkpoint holds rank 0's"
-                )
-        ctx.metrics["iterations"] = self.iteration
-        ctx.metrics["epochs"] = self.epoch
-        if done and seconds > 0:
-            ctx.metrics["iterations_per_second"] = round(done / seconds, 3)
-        for k, pts in self.series.items():
-            for x, y in pts:
-                ctx.record(k, x, y)
-            if pts:
-                ctx.metrics[f"final_{k}"] = round(pts[-1][1], 5)
-        if self.rollbacks:
-            ctx.metrics["rollbacks"] = self.rollbacks
-
-    def _on_divergence(self, reason: str) -> None:
-        ctx, p = self.ctx, self.p
-        where = f"epoch {self.epoch + 1}, iteration {self.iteration}"
-        if p.on_divergence == "stop" or self.rollbacks >= p.max_rollbacks:
-            ctx.warn(f"divergence guard: {reason} at {where}")
-            extra = f" after {self.rollbacks} rollbacks" if self.rollbacks else ""
-            raise Diverged(
-                f"step '{ctx.step_id}': training diverged at {where}{extra}: {reason}",
-                hint="lower lr_g/lr_d, try loss: lsgan or hinge, spectral_norm: true, or "
-                "on_divergence: rollback",
-            )
-        state = self._read_checkpoint()
-        rollbacks = self.rollbacks + 1
-        self._restore(state)
-        self.rollbacks = rollbacks
-        for opt, sched in zip(self.opts.values(), self.scheds.values()):
-            for group in opt.param_groups:
-                group["lr"] *= p.rollback_factor
-            sched.base_lrs = [lr * p.rollback_factor for lr in sched.base_lrs]
-        self.guard.collapsed_for = 0
-        ctx.warn(
-            f"divergence guard: {reason} at {where}; rolled back to epoch {self.epoch} with "
-            f"learning rates x{p.rollback_factor**rollbacks:g} (rollback {rollbacks} of {p.max_rollbacks})"
-        )
-        self.save()
-
-    def _write_samples(self) -> None:
+    def write_samples(self) -> None:
         for net in self.nets.values():
             net.eval()
         with torch.inference_mode():
@@ -363,11 +214,5 @@ class GANTrainer:
             net.train()
         save_png(self.samples_dir / f"epoch{self.epoch:04d}.png", grid)
 
-    def copy_samples(self, ctx: Any) -> Any:
-        """Publish the per-epoch sample grids (kept in the work folder across resumes)."""
-        out = ctx.image_writer("samples")
-        for path in sorted(self.samples_dir.glob("epoch*.png")):
-            from artforge.api import load_image
 
-            out.add(load_image(path), name=path.stem)
-        return out.finish(kind="epoch-samples")
+__all__ = ["EMA", "DivergenceGuard", "GANTrainer"]
