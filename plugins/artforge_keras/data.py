@@ -1,12 +1,11 @@
-"""The Keras GANs' training data: :mod:`artforge.training_data`, served to ``Model.fit``.
+"""The Keras GANs' training data: :mod:`artforge.training_data`.
 
 The datasets (paired, unpaired, images with or without labels), their order, crops, flips
 and shards are the core's: the same step seed gives the same batches as on the PyTorch
-backend. Batches stay uint8 NHWC until the compiled train step converts them to [-1, 1];
-:func:`epoch_dataset` serves them to ``fit`` as a ``keras.utils.PyDataset`` whose item ``i``
-is batch ``i`` of the epoch the trainer sets (``.epoch``), a pure function of (seed, epoch,
-index), so a resumed run sees exactly the batches of an uninterrupted one whatever Keras
-fetches ahead (``fit`` on TensorFlow prefetches from it on a background thread).
+backend. Batches stay uint8 NHWC until the compiled train step converts them to [-1, 1].
+The trainer (``GANTrainer.epoch_batches``) assembles batch ``i + 1`` of an epoch on a thread
+while step ``i`` runs; a batch is a pure function of (seed, epoch, index), so a resumed run sees
+exactly the batches of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,38 +22,13 @@ from artforge.training_data import (  # noqa: F401 - re-exported: the Keras back
     paired_from_sets,
 )
 
-from .backend import keras_module
-
 
 def keras_batch(batch: Any) -> Any:
-    """A core batch as ``fit`` takes it: images alone, or (images, int32 labels)."""
+    """A core batch as the compiled train step takes it: images alone, or (images, int32 labels)."""
     if isinstance(batch, tuple):
         x, y = batch
         return x if y is None else (x, y.astype(np.int32))
     return batch
-
-
-def epoch_dataset(data: Any, batch_size: int):
-    """A ``keras.utils.PyDataset`` over ``data`` whose current epoch is set by the trainer
-    (``.epoch``) before each epoch starts; item ``i`` is batch ``i`` of that epoch."""
-    keras = keras_module()
-
-    class EpochBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self._order: tuple[int | None, Any] = (None, None)
-
-        def __len__(self):
-            return data.batches_per_epoch(batch_size)
-
-        def __getitem__(self, index):
-            seed = data.epoch_seed(self.epoch)
-            if self._order[0] != seed:
-                self._order = (seed, data.order(seed, batch_size))
-            return keras_batch(data.batch(seed, index, batch_size, order=self._order[1]))
-
-    return EpochBatches()
 
 
 def to_uint8_images(x) -> np.ndarray:

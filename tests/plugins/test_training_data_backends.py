@@ -1,6 +1,6 @@
 """The same step seed gives the same training batches on both backends: the PyTorch adapter
 (what its trainer iterates: ``epoch(batch_size, torch.Generator seeded with the epoch seed)``)
-and the Keras adapter (what ``fit`` reads: item ``i`` of ``epoch_dataset`` at epoch ``e``)
+and the Keras trainer (``GANTrainer.epoch_batches``, what its compiled step is fed)
 serve the core's batches, bit-identical before conversion and equal after converting back."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from artforge.training_data import epoch_seed  # noqa: E402
-from artforge_keras import data as kdata  # noqa: E402 - no keras import (only epoch_dataset)
+from artforge_keras import data as kdata  # noqa: E402 - no keras import
 from artforge_torch import data as tdata  # noqa: E402
 
 SEED = 11
@@ -35,11 +35,16 @@ def _pair(kind: str):
 
 
 def _keras_batches(data, batch_size: int, epoch: int) -> list:
-    """What the Keras PyDataset serves (random access by index, as ``fit`` asks)."""
-    seed = data.epoch_seed(epoch)
-    order = data.order(seed, batch_size)
-    n = data.batches_per_epoch(batch_size)
-    return [kdata.keras_batch(data.batch(seed, i, batch_size, order=order)) for i in range(n)]
+    """What the Keras trainer feeds its compiled step: its own ``epoch_batches`` (no Keras
+    import: the method reads only the data, the batch size and its thread pool)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from artforge_keras.training.trainer import GANTrainer
+
+    with ThreadPoolExecutor(1) as pool:
+        trainer = SimpleNamespace(data=data, p=SimpleNamespace(batch_size=batch_size), _pool=pool)
+        return list(GANTrainer.epoch_batches(trainer, epoch))
 
 
 @pytest.mark.parametrize("kind", ["paired", "unpaired", "images"])

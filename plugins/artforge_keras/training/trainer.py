@@ -31,6 +31,7 @@ from artforge.api import derive_seed
 from artforge.training import DivergenceGuard, GANDriver
 
 from ..backend import fresh_session, keras_module, runtime
+from ..data import keras_batch
 from ..distribution import describe as describe_strategy
 from ..distribution import replica_mean
 from ..distribution import scope as strategy_scope
@@ -155,18 +156,23 @@ class GANTrainer(GANDriver):
         """The epoch's batches, each assembled in a background thread while the step before
         it runs (a batch is a pure function of the seed, epoch and index)."""
         data, bs = self.data, self.p.batch_size
-        order = data.order(epoch)
+        seed = data.epoch_seed(epoch)  # the core pipeline's: the same batches as on torch
+        order = data.order(seed, bs)
         n = data.batches_per_epoch(bs)
+
+        def batch(i: int) -> Any:
+            return keras_batch(data.batch(seed, i, bs, order=order))
+
         pool = self._pool
         if pool is None:
-            yield from (data.batch(epoch, i, bs, order) for i in range(n))
+            yield from (batch(i) for i in range(n))
             return
-        pending = pool.submit(data.batch, epoch, 0, bs, order)
+        pending = pool.submit(batch, 0)
         for i in range(n):
-            batch = pending.result()
+            out = pending.result()
             if i + 1 < n:
-                pending = pool.submit(data.batch, epoch, i + 1, bs, order)
-            yield batch
+                pending = pool.submit(batch, i + 1)
+            yield out
 
     def step(self, batch: Any) -> dict[str, float]:
         if self._step_fn is None:
