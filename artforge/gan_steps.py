@@ -124,19 +124,56 @@ def train_unpaired_gan(
     return outputs
 
 
-def registered_data(
-    ctx: Any,
-    p: Any,
-    kind: str,
-    *,
-    paired: Callable[[int], Any],
-    unpaired: Callable[[int], Any],
-    images: Callable[[list[np.ndarray], list[int] | None], Any],
-) -> tuple[Any, str]:
+def unet_kwargs(p: Any) -> dict[str, Any]:
+    """The pix2pix U-Net generator's arguments from train-gan's parameters (every backend's
+    ``UNetGenerator`` takes these; they are stored in the model's meta)."""
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "image_size": p.image_size,
+        "ngf": p.ngf,
+        "norm": p.norm,
+        "dropout": p.dropout,
+    }
+
+
+def resnet_kwargs(p: Any) -> dict[str, Any]:
+    """The CycleGAN ResNet generator's arguments from train-gan's parameters."""
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "ngf": p.ngf,
+        "n_blocks": p.n_blocks,
+        "norm": p.norm,
+        "dropout": p.dropout,
+        "upsample": p.upsample,
+        "head": p.head,
+    }
+
+
+def registered_data(ctx: Any, p: Any, kind: str, classes: Any) -> tuple[Any, str]:
     """The training data of ``kind`` for a registered GAN trainer, built as the built-in
-    models build theirs, and a few words on it for the log. The backend's constructors:
-    ``paired(load_size)`` (as pix2pix), ``unpaired(load_size)`` (as cyclegan),
-    ``images(images, labels)`` (as dcgan; the set's labels when it has them)."""
+    models build theirs, and a few words on it for the log. ``classes`` holds the backend's
+    data classes (its ``data`` module: ``PairedData``, ``UnpairedData``, ``ImageData``, the
+    core's :mod:`artforge.training_data` classes or adapters of them): ``paired`` as pix2pix
+    (``source``/``target`` paired by file name, or an aligned ``folder``), ``unpaired`` as
+    cyclegan, ``images`` as dcgan (with the set's labels when it has them)."""
+    from .training_data import paired_from_folder, paired_from_sets
+
+    def paired(load: int) -> Any:
+        if p.folder:
+            _, a, b = paired_from_folder(ctx.resolve_path(p.folder), p.direction)
+        else:
+            _, a, b = paired_from_sets(ctx.images(p.source), ctx.images(p.target))
+        return classes.PairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+
+    def unpaired(load: int) -> Any:
+        a, b = unpaired_images(ctx, p)
+        return classes.UnpairedData(a, b, p.image_size, load, p.flip, seed=ctx.seed)
+
+    def images(imgs: list[np.ndarray], labels: list[int] | None) -> Any:
+        return classes.ImageData(imgs, labels, p.image_size, p.flip, seed=ctx.seed)
+
     load = load_size(p)
     if kind == "paired":
         data = paired(load)

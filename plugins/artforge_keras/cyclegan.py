@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from artforge.api import StepError, derive_seed
+from artforge.gan_steps import resnet_kwargs as generator_kwargs
 from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
@@ -42,19 +43,6 @@ ops = keras.ops
 
 DIRECTIONS = ("AtoB", "BtoA")
 LOSSES = ["loss_D_A", "loss_D_B", "loss_D", "loss_G", "loss_G_GAN", "loss_cycle", "loss_idt"]
-
-
-def generator_kwargs(p: Any) -> dict[str, Any]:
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "ngf": p.ngf,
-        "n_blocks": p.n_blocks,
-        "norm": p.norm,
-        "dropout": p.dropout,
-        "upsample": p.upsample,
-        "head": p.head,
-    }
 
 
 # -- networks ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from artforge.api import derive_seed
+from artforge.gan_steps import unet_kwargs as generator_kwargs
 
 from .backend import keras_module
 from .data import to_float, to_uint8_images
@@ -26,17 +27,6 @@ keras = keras_module()
 ops = keras.ops
 
 LOSSES = ["loss_D", "loss_G", "loss_G_GAN", "loss_L1"]
-
-
-def generator_kwargs(p: Any) -> dict[str, Any]:
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "image_size": p.image_size,
-        "ngf": p.ngf,
-        "norm": p.norm,
-        "dropout": p.dropout,
-    }
 
 
 class Pix2Pix(GANModel):

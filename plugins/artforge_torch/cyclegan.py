@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from artforge.api import StepError
+from artforge.gan_steps import resnet_kwargs as generator_kwargs
 from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
@@ -54,19 +55,6 @@ from .training.checkpoint import export_safetensors, import_safetensors
 
 DIRECTIONS = ("AtoB", "BtoA")
 LOSSES = ("loss_D_A", "loss_D_B", "loss_D", "loss_G", "loss_G_GAN", "loss_cycle", "loss_idt")
-
-
-def generator_kwargs(p: Any) -> dict[str, Any]:
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "ngf": p.ngf,
-        "n_blocks": p.n_blocks,
-        "norm": p.norm,
-        "dropout": p.dropout,
-        "upsample": p.upsample,
-        "head": p.head,
-    }
 
 
 def generators(kwargs: dict[str, Any]) -> nn.ModuleDict:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artforge.gan_steps import unet_kwargs as generator_kwargs
+
 from .data import to_uint8_images
 from .nets.init import init_weights
 from .nets.losses import GANLoss, gradient_penalty
@@ -20,23 +22,18 @@ from .training import GANTrainer
 from .training.checkpoint import export_safetensors
 
 
-def generator_kwargs(p: Any) -> dict[str, Any]:
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "image_size": p.image_size,
-        "ngf": p.ngf,
-        "norm": p.norm,
-        "dropout": p.dropout,
-    }
-
-
 class Pix2PixTrainer(GANTrainer):
     def build(self) -> None:
         p = self.p
         G = init_weights(UNetGenerator(**generator_kwargs(p)))
         D = init_weights(
-            PatchDiscriminator(6, ndf=p.ndf, n_layers=p.n_layers_d, norm=p.norm if p.loss != "wgan-gp" else "none", spectral_norm=p.spectral_norm)
+            PatchDiscriminator(
+                6,
+                ndf=p.ndf,
+                n_layers=p.n_layers_d,
+                norm=p.norm if p.loss != "wgan-gp" else "none",
+                spectral_norm=p.spectral_norm,
+            )
         )
         self.nets = {"G": G, "D": D}
         self.opts = {
@@ -89,7 +86,10 @@ class Pix2PixTrainer(GANTrainer):
     def sample_grid(self) -> np.ndarray:
         a, b = self.data.fixed(4)
         fake = self.generator()(self.to_device(a))
-        rows = [np.concatenate(list(x), axis=1) for x in zip(to_uint8_images(a), to_uint8_images(fake), to_uint8_images(b))]
+        rows = [
+            np.concatenate(list(x), axis=1)
+            for x in zip(to_uint8_images(a), to_uint8_images(fake), to_uint8_images(b))
+        ]
         return np.concatenate(rows, axis=0)
 
     def export(self, ctx: Any) -> dict[str, Any]:
