@@ -223,6 +223,38 @@ def noise_to_image(ctx: Any, meta: dict[str, Any]) -> None:
         )
 
 
+def translate_images(
+    ctx: Any, p: Any, predict: Callable[[np.ndarray, bool], np.ndarray]
+) -> dict[str, Any]:
+    """The ``translate`` step's loop, the same on every backend: ``predict(x, tiled)`` maps
+    uint8 (N, H, W, 3) images to the generator's uint8 translations (``tiled``: the images are
+    over 1024 px or the recipe sets ``tile``, so the backend runs them tile by tile). One image
+    at a time is decoded, translated, written and dropped (memory does not grow with the set);
+    consecutive images of one size up to 1024 px share a forward pass, ``batch_size`` at a
+    time; larger ones go alone. Scored against ``target`` and the baselines when it is set."""
+    images = ctx.images(p.images)
+    if len(images) == 0:
+        raise StepError(f"step '{ctx.step_id}': no images to translate")
+    ctx.info["compare"] = {"before": p.images, "after": "images"}
+    out = ctx.image_writer("images")
+    progress = ctx.progress(len(images), "translating")
+    names = images.names
+    scores = TranslateScores(ctx, p, names) if p.target else None
+    for batch in translate_batches(images, p.batch_size):
+        x = np.stack([img for _, img in batch])
+        preds = predict(x, p.tile is not None or max(x.shape[1:3]) > 1024)
+        for (i, img), pred in zip(batch, preds):
+            out.add(pred, name=names[i])
+            if scores is not None:
+                scores.add(i, img, pred)
+        progress.update(len(batch))
+    progress.close()
+    outputs = {"images": out.finish()}
+    if scores is not None:
+        outputs.update(scores.finish())
+    return outputs
+
+
 def translate_batches(
     images: Any, batch_size: int, alone_over: int = 1024
 ) -> Iterator[list[tuple[int, np.ndarray]]]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from artforge.api import StepError
-from artforge.gan_steps import TranslateScores, image_to_image, translate_batches
+from artforge.gan_steps import image_to_image, translate_images
 
 
 def train_gan(ctx: Any, p: Any) -> dict[str, Any]:
@@ -171,8 +171,7 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     from .training.device import runtime
 
     art = ctx.model_input(p.model)
-    images = ctx.images(p.images)
-    if len(images) == 0:
+    if len(ctx.images(p.images)) == 0:
         raise StepError(f"step '{ctx.step_id}': no images to translate")
     rt = runtime(ctx.device, "auto", True)
     image_to_image(ctx, art.meta)
@@ -182,37 +181,16 @@ def translate(ctx: Any, p: Any) -> dict[str, Any]:
     multiple = int(art.meta.get("multiple", 4))
     ctx.info.update(rt.describe())
     ctx.info["model_sha256"] = art.meta.get("sha256")
-    ctx.info["compare"] = {"before": p.images, "after": "images"}
-    out = ctx.image_writer("images")
-    progress = ctx.progress(len(images), "translating")
-    names = images.names
-    scores = TranslateScores(ctx, p, names) if p.target else None
 
-    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
-        x = np.stack([img for _, img in batch])
-        if p.tile is not None or max(x.shape[1:3]) > 1024:
-            preds = translate_tiled(
+    def predict(x: np.ndarray, tiled: bool) -> np.ndarray:
+        if tiled:
+            return translate_tiled(
                 net, x, p.tile or 512, p.overlap, multiple, rt.device, rt.channels_last
             )
-        else:
-            t = torch.from_numpy(x).permute(0, 3, 1, 2).to(rt.device).float().div_(127.5).sub_(1.0)
-            if rt.channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-            preds = to_uint8_images(run_whole(net, t, multiple))
-        for (i, img), pred in zip(batch, preds):
-            out.add(pred, name=names[i])
-            if scores is not None:
-                scores.add(i, img, pred)
-        progress.update(len(batch))
+        t = torch.from_numpy(x).permute(0, 3, 1, 2).to(rt.device).float().div_(127.5).sub_(1.0)
+        if rt.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return to_uint8_images(run_whole(net, t, multiple))
 
     with torch.inference_mode(), rt.autocast():
-        # one image at a time: decode, translate, write, drop (memory does not grow with
-        # the set); consecutive images of one size up to 1024 px share a forward pass,
-        # batch_size at a time; larger ones go alone, in tiles
-        for batch in translate_batches(images, p.batch_size):
-            flush(batch)
-    progress.close()
-    outputs = {"images": out.finish()}
-    if scores is not None:
-        outputs.update(scores.finish())
-    return outputs
+        return translate_images(ctx, p, predict)
