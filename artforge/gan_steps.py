@@ -151,6 +151,19 @@ def resnet_kwargs(p: Any) -> dict[str, Any]:
     }
 
 
+def patchgan_kwargs(p: Any, in_channels: int) -> dict[str, Any]:
+    """The PatchGAN discriminator's arguments from train-gan's parameters: ``in_channels`` 6
+    for pix2pix (source and target together), 3 for CycleGAN; no normalisation under the
+    WGAN-GP penalty (it is per-sample)."""
+    return {
+        "in_channels": in_channels,
+        "ndf": p.ndf,
+        "n_layers": p.n_layers_d,
+        "norm": p.norm if p.loss != "wgan-gp" else "none",
+        "spectral_norm": p.spectral_norm,
+    }
+
+
 def registered_data(ctx: Any, p: Any, kind: str, classes: Any) -> tuple[Any, str]:
     """The training data of ``kind`` for a registered GAN trainer, built as the built-in
     models build theirs, and a few words on it for the log. ``classes`` holds the backend's

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from artforge.api import StepError, derive_seed
+from artforge.gan_steps import patchgan_kwargs, train_unpaired_gan
 from artforge.gan_steps import resnet_kwargs as generator_kwargs
-from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
 from .backend import keras_module
@@ -66,11 +66,10 @@ class Generators(keras.Model):
 class Discriminators(keras.Model):
     """``A`` judges domain A (real A vs F(B)), ``B`` domain B (real B vs G(A))."""
 
-    def __init__(self, ndf: int, n_layers: int, norm: str, spectral_norm: bool):
+    def __init__(self, kw: dict[str, Any]):
         super().__init__(name="discriminators")
-        kw = dict(ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
-        self.A = PatchDiscriminator(3, **kw, name="patchgan_A")
-        self.B = PatchDiscriminator(3, **kw, name="patchgan_B")
+        self.A = PatchDiscriminator(**kw, name="patchgan_A")
+        self.B = PatchDiscriminator(**kw, name="patchgan_B")
         self.built = True
 
     def call(self, x, training=False):
@@ -218,8 +217,7 @@ def build_cyclegan(p: Any, seed: int, loss_scaling: bool = False) -> CycleGAN:
     gens = Generators(kw)
     for d in DIRECTIONS:
         init_weights(gens.direction(d), seed=derive_seed(seed, "G", d))
-    d_norm = p.norm if p.loss != "wgan-gp" else "none"
-    discs = Discriminators(p.ndf, p.n_layers_d, d_norm, p.spectral_norm)
+    discs = Discriminators(patchgan_kwargs(p, 3))
     for side in ("A", "B"):
         init_weights(getattr(discs, side), seed=derive_seed(seed, "D", side))
     ema_net = Generators(kw, name="generators_ema") if p.ema else None

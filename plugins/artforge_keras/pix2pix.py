@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from artforge.api import derive_seed
+from artforge.gan_steps import patchgan_kwargs
 from artforge.gan_steps import unet_kwargs as generator_kwargs
 
 from .backend import keras_module
@@ -84,13 +85,7 @@ def build_pix2pix(p: Any, seed: int, loss_scaling: bool = False) -> Pix2Pix:
     """Networks (N(0, 0.02) init), optimisers and losses of ``train-gan`` ``model: pix2pix``."""
     G = init_weights(UNetGenerator(**generator_kwargs(p)), seed=derive_seed(seed, "G"))
     D = init_weights(
-        PatchDiscriminator(
-            6,
-            ndf=p.ndf,
-            n_layers=p.n_layers_d,
-            norm=p.norm if p.loss != "wgan-gp" else "none",
-            spectral_norm=p.spectral_norm,
-        ),
+        PatchDiscriminator(**patchgan_kwargs(p, 6)),
         seed=derive_seed(seed, "D"),
     )
     ema_net = UNetGenerator(**generator_kwargs(p), name="unet_ema") if p.ema else None

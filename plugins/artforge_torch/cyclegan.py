@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from artforge.api import StepError
+from artforge.gan_steps import patchgan_kwargs, train_unpaired_gan
 from artforge.gan_steps import resnet_kwargs as generator_kwargs
-from artforge.gan_steps import train_unpaired_gan
 from artforge.images import unpaired_from_folder  # noqa: F401 - re-exported (tests, registered trainers)
 
 from .data import UnpairedData, to_uint8_images
@@ -67,20 +67,8 @@ class CycleGANTrainer(GANTrainer):
     def build(self) -> None:
         p = self.p
         G = init_weights(generators(generator_kwargs(p)))
-        d_norm = p.norm if p.loss != "wgan-gp" else "none"
         D = init_weights(
-            nn.ModuleDict(
-                {
-                    side: PatchDiscriminator(
-                        3,
-                        ndf=p.ndf,
-                        n_layers=p.n_layers_d,
-                        norm=d_norm,
-                        spectral_norm=p.spectral_norm,
-                    )
-                    for side in ("A", "B")
-                }
-            )
+            nn.ModuleDict({side: PatchDiscriminator(**patchgan_kwargs(p, 3)) for side in "AB"})
         )
         self.nets = {"G": G, "D": D}
         self.opts = {

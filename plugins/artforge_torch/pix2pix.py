@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artforge.gan_steps import patchgan_kwargs
 from artforge.gan_steps import unet_kwargs as generator_kwargs
 
 from .data import to_uint8_images
@@ -26,15 +27,7 @@ class Pix2PixTrainer(GANTrainer):
     def build(self) -> None:
         p = self.p
         G = init_weights(UNetGenerator(**generator_kwargs(p)))
-        D = init_weights(
-            PatchDiscriminator(
-                6,
-                ndf=p.ndf,
-                n_layers=p.n_layers_d,
-                norm=p.norm if p.loss != "wgan-gp" else "none",
-                spectral_norm=p.spectral_norm,
-            )
-        )
+        D = init_weights(PatchDiscriminator(**patchgan_kwargs(p, 6)))
         self.nets = {"G": G, "D": D}
         self.opts = {
             "G": torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=(p.beta1, p.beta2)),
